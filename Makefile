@@ -1,0 +1,41 @@
+# trustnac: `make demo` runs the main scenario, `make test` the tests.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+BIN := bin/nac
+FUZZTIME ?= 10s
+
+.PHONY: all deps build test demo bench fuzz vet clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build:
+	$(GO) build -o $(BIN) ./nac/cmd/nac
+
+vet:
+	$(GO) vet ./...
+
+test: deps vet
+	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -race -timeout 15m ./transport/... ./pdp/... ./imc/... ./imv/...
+
+demo: deps build
+	bash testbed/loopback-demo.sh $(BIN)
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Each fuzz target a short while (FUZZTIME each).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+clean:
+	rm -rf bin

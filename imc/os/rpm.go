@@ -1,0 +1,90 @@
+package osimc
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"time"
+
+	"trustnac/transport/patnc"
+)
+
+const (
+	// maxRPMOutput caps what is read from `rpm -qa`.
+	maxRPMOutput = 64 << 20
+	// rpmTimeout bounds one `rpm -qa` run.
+	rpmTimeout = 30 * time.Second
+	// rpmQueryFormat prints "name<TAB>[epoch:]version-release" per package.
+	rpmQueryFormat = `%{NAME}\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\n`
+)
+
+// queryRPM lists the packages of the RPM database at dbPath by running the
+// rpm binary. It reports ok false, without error, when there is no rpm
+// binary or no database: the machine simply does not use RPM.
+func queryRPM(ctx context.Context, dbPath string, maxPackages int) (pkgs []patnc.Package, ok bool, err error) {
+	if fi, err := os.Stat(dbPath); err != nil || !fi.IsDir() {
+		return nil, false, nil
+	}
+	bin, err := exec.LookPath("rpm")
+	if err != nil {
+		return nil, false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, rpmTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--dbpath", dbPath, "-qa", "--qf", rpmQueryFormat)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, false, fmt.Errorf("osimc: rpm: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, false, fmt.Errorf("osimc: rpm: %w", err)
+	}
+	pkgs, perr := parseRPMOutput(stdout, maxPackages)
+	// Drain and reap whatever happens, so the child never lingers.
+	_, _ = io.Copy(io.Discard, stdout)
+	werr := cmd.Wait()
+	if perr != nil {
+		return nil, false, perr
+	}
+	if werr != nil {
+		return nil, false, fmt.Errorf("osimc: rpm: %w", werr)
+	}
+	return pkgs, true, nil
+}
+
+// parseRPMOutput parses "name<TAB>version" lines as printed with
+// rpmQueryFormat. Names seen before (gpg-pubkey entries, multilib
+// packages) are reported once; malformed lines are skipped.
+func parseRPMOutput(r io.Reader, maxPackages int) ([]patnc.Package, error) {
+	var pkgs []patnc.Package
+	seen := make(map[string]struct{})
+	lr := newLineReader(r, maxRPMOutput)
+	for {
+		line, ok := lr.next()
+		if !ok {
+			break
+		}
+		name, version, found := bytes.Cut(line, []byte("\t"))
+		name = bytes.TrimSpace(name)
+		version = bytes.TrimSpace(version)
+		if !found || !validPackage(string(name), string(version)) {
+			continue
+		}
+		if _, dup := seen[string(name)]; dup {
+			continue
+		}
+		if len(pkgs) >= maxPackages {
+			return nil, fmt.Errorf("%w (%d)", errTooManyPackages, maxPackages)
+		}
+		n := string(name)
+		seen[n] = struct{}{}
+		pkgs = append(pkgs, patnc.Package{Name: n, Version: string(version)})
+	}
+	if err := lr.Err(); err != nil {
+		return nil, fmt.Errorf("osimc: rpm output: %w", err)
+	}
+	return pkgs, nil
+}

@@ -1,0 +1,164 @@
+package nac
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"trustnac/imc"
+	osimc "trustnac/imc/os"
+	"trustnac/pdp"
+	"trustnac/transport/pbtnc"
+	"trustnac/transport/pttls"
+)
+
+// Exit codes of `nac agent`: one per outcome, so scripts can act on it.
+const (
+	ExitAdmit     = 0
+	ExitFailure   = 1 // no decision: the PDP was unreachable or the handshake failed
+	ExitRemediate = 2
+	ExitIsolate   = 3
+	ExitAssess    = 4
+	ExitDeny      = 5
+)
+
+// ExitCode is the exit code of `nac agent` for an outcome's role.
+func ExitCode(role string) int {
+	switch role {
+	case "admit":
+		return ExitAdmit
+	case "remediate":
+		return ExitRemediate
+	case "isolate":
+		return ExitIsolate
+	case "assess":
+		return ExitAssess
+	}
+	return ExitDeny
+}
+
+// agentTLSConfig is how the agent recognises the PDP: by a CA, by a pin of
+// the PDP's certificate, or both. Without either it refuses to connect.
+func agentTLSConfig(c AgentPDPConfig) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS13, ServerName: c.ServerName}
+	if c.CA != "" {
+		pem, err := os.ReadFile(c.CA)
+		if err != nil {
+			return nil, fmt.Errorf("nac: pdp ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("nac: pdp ca %s: no certificate in it", c.CA)
+		}
+		tc.RootCAs = pool
+	}
+	if c.Pin != "" {
+		want := strings.ToLower(c.Pin)
+		if c.CA == "" {
+			// The pin is the whole verification: the chain is not checked
+			// against any CA, only the exact certificate is accepted.
+			tc.InsecureSkipVerify = true
+		}
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("nac: pdp sent no certificate")
+			}
+			got := pdp.Fingerprint(cs.PeerCertificates[0].Raw)
+			if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+				return fmt.Errorf("nac: pdp certificate %s does not match the pin", got)
+			}
+			return nil
+		}
+	} else if c.CA == "" {
+		return nil, errors.New("nac: pdp: set ca or pin")
+	}
+	return tc, nil
+}
+
+// agentCollectors builds the collectors the configuration enables.
+func agentCollectors(cfg *AgentConfig, log *slog.Logger) []imc.Collector {
+	var cols []imc.Collector
+	if o := cfg.Collectors.OS; o != nil && !o.Disabled {
+		cols = append(cols, osimc.New(osimc.Config{Root: o.Root}, log.With("imc", "os")))
+	}
+	return cols
+}
+
+// RunAgent runs one assessment against the PDP over PT-TLS and returns the
+// outcome.
+func RunAgent(ctx context.Context, cfg *AgentConfig, log *slog.Logger) (*imc.Outcome, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout.D())
+	defer cancel()
+
+	tc, err := agentTLSConfig(cfg.PDP)
+	if err != nil {
+		return nil, err
+	}
+	password := cfg.Password
+	if cfg.PasswordFile != "" {
+		b, err := os.ReadFile(cfg.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("nac: password file: %w", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
+
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", cfg.PDP.Address)
+	if err != nil {
+		return nil, fmt.Errorf("nac: pdp %s: %w", cfg.PDP.Address, err)
+	}
+	defer raw.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		raw.SetDeadline(dl)
+	}
+	ccfg := &pttls.ClientConfig{}
+	if cfg.Identity != "" {
+		ccfg.SASL = []pttls.ClientMechanism{&pttls.PlainClient{Username: cfg.Identity, Password: password}}
+	}
+	conn, err := pttls.Client(ctx, tls.Client(raw, tc), ccfg)
+	if err != nil {
+		return nil, fmt.Errorf("nac: pdp %s: %w", cfg.PDP.Address, err)
+	}
+	defer conn.Close()
+
+	hs := imc.NewClient(agentCollectors(cfg, log), log).Handshake()
+	client := pbtnc.NewClient(hs, pbtnc.Config{Language: cfg.Language, CloseAfterResult: true})
+	out, err := client.Start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		if out != nil {
+			if err := conn.WriteBatch(out); err != nil {
+				return nil, fmt.Errorf("nac: send batch: %w", err)
+			}
+		}
+		if client.State() == pbtnc.StateEnd {
+			break
+		}
+		in, err := conn.ReadBatch()
+		if err != nil {
+			return nil, fmt.Errorf("nac: receive batch: %w", err)
+		}
+		out, err = client.Step(ctx, in)
+		if err != nil {
+			if out != nil {
+				conn.WriteBatch(out)
+			}
+			return nil, fmt.Errorf("nac: assessment: %w", err)
+		}
+	}
+	o, ok := hs.Outcome()
+	if !ok {
+		return nil, errors.New("nac: the PDP closed the session without a decision")
+	}
+	return &o, nil
+}

@@ -1,0 +1,260 @@
+package nac
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"trustnac/pdp"
+	"trustnac/policies"
+)
+
+// exitError carries a process exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// Main runs the nac command line with args and returns the exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdin, stdout, stderr)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "nac:", strings.TrimPrefix(ee.err.Error(), "nac: "))
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "nac:", strings.TrimPrefix(err.Error(), "nac: "))
+	return 1
+}
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "nac",
+		Short:         "trustnac: TCG TNC network access control with TPM attestation",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newPDPCmd(stderr),
+		newAgentCmd(stdout, stderr),
+		newPolicyCmd(stdout),
+		newEndpointsCmd(stdout),
+		newPasswdCmd(stdin, stdout),
+	)
+	return root
+}
+
+func newPDPCmd(stderr io.Writer) *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "pdp",
+		Short: "Run the policy decision point (TNC server, PT-TLS listener)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := LoadPDPConfig(configPath)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			log := NewLogger(cfg.Log, stderr)
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			return RunPDP(cmd.Context(), cfg, log, hup)
+		},
+	}
+	cmd.Flags().StringVarP(&configPath, "config", "c", "/etc/trustnac/pdp.yaml", "PDP configuration file")
+	return cmd
+}
+
+func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		configPath string
+		asJSON     bool
+		over       AgentConfig
+		osRoot     string
+	)
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Assess this endpoint with the PDP over PT-TLS and print the decision",
+		Long: `Runs the collectors, connects to the PDP over PT-TLS, and prints the decision,
+the reasons and any remediation instructions. Exit codes: 0 admit, 2 remediate,
+3 isolate, 4 assess, 5 deny, 1 no decision.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg *AgentConfig
+			if configPath != "" {
+				c, err := LoadAgentConfig(configPath)
+				if err != nil {
+					return &exitError{code: ExitFailure, err: err}
+				}
+				cfg = c
+			} else {
+				cfg = new(AgentConfig)
+			}
+			f := cmd.Flags()
+			if f.Changed("pdp") {
+				cfg.PDP.Address = over.PDP.Address
+				cfg.PDP.ServerName = ""
+			}
+			if f.Changed("pin") {
+				cfg.PDP.Pin = over.PDP.Pin
+			}
+			if f.Changed("ca") {
+				cfg.PDP.CA = over.PDP.CA
+			}
+			if f.Changed("identity") {
+				cfg.Identity = over.Identity
+			}
+			if f.Changed("password-file") {
+				cfg.PasswordFile, cfg.Password = over.PasswordFile, ""
+			}
+			cfg.SetDefaults()
+			if f.Changed("os-root") {
+				cfg.Collectors.OS.Root = osRoot
+			}
+			if err := cfg.Validate(); err != nil {
+				return &exitError{code: ExitFailure, err: err}
+			}
+			log := NewLogger(cfg.Log, stderr)
+			o, err := RunAgent(cmd.Context(), cfg, log)
+			if err != nil {
+				return &exitError{code: ExitFailure, err: err}
+			}
+			if asJSON {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				enc.Encode(o)
+			} else {
+				fmt.Fprintf(stdout, "decision: %s\n", o.Role)
+				for _, r := range o.Reasons {
+					fmt.Fprintf(stdout, "reason: %s\n", r)
+				}
+				for _, r := range o.Remediation {
+					if r.Text != "" {
+						fmt.Fprintf(stdout, "remediation: %s\n", r.Text)
+					}
+					if r.URI != "" {
+						fmt.Fprintf(stdout, "remediation: %s\n", r.URI)
+					}
+				}
+			}
+			if code := ExitCode(o.Role); code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&configPath, "config", "c", "", "agent configuration file")
+	f.StringVar(&over.PDP.Address, "pdp", "", "PDP PT-TLS address host:port")
+	f.StringVar(&over.PDP.Pin, "pin", "", "PDP certificate pin, sha256:<hex>")
+	f.StringVar(&over.PDP.CA, "ca", "", "CA file for the PDP certificate")
+	f.StringVar(&over.Identity, "identity", "", "identity for SASL PLAIN")
+	f.StringVar(&over.PasswordFile, "password-file", "", "file holding the SASL PLAIN password")
+	f.StringVar(&osRoot, "os-root", "", "root of the tree the OS collector reads")
+	f.BoolVar(&asJSON, "json", false, "print the outcome as JSON")
+	return cmd
+}
+
+func newPolicyCmd(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "policy", Short: "Check and explain policy files"}
+	check := &cobra.Command{
+		Use:   "check FILE...",
+		Short: "Load policy files strictly and report errors and warnings",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			bad := 0
+			for _, f := range files {
+				p, err := policies.LoadFile(f)
+				if err != nil {
+					bad++
+					fmt.Fprintln(stdout, err)
+					continue
+				}
+				for _, w := range policies.Lint(p) {
+					fmt.Fprintf(stdout, "%s: warning: %s\n", f, w)
+				}
+				fmt.Fprintf(stdout, "%s: ok (%d groups, %d rules)\n", f, len(p.Groups), len(p.Rules))
+			}
+			if bad > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("%d of %d policy files invalid", bad, len(files))}
+			}
+			return nil
+		},
+	}
+	var factsPath string
+	explain := &cobra.Command{
+		Use:   "explain FILE --facts FACTS.json",
+		Short: "Show which rule a policy picks for the given facts, and why",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := policies.LoadFile(args[0])
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			ep, facts, err := policies.LoadFacts(factsPath)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			d := p.Decide(ep, facts)
+			d.Explain(stdout)
+			return nil
+		},
+	}
+	explain.Flags().StringVar(&factsPath, "facts", "", "JSON file of facts: {\"endpoint\":{...},\"os\":{...}}")
+	explain.MarkFlagRequired("facts")
+	cmd.AddCommand(check, explain)
+	return cmd
+}
+
+func newPasswdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
+	var iterations int
+	cmd := &cobra.Command{
+		Use:   "passwd",
+		Short: "Hash a password read from standard input for a users file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := io.ReadAll(io.LimitReader(stdin, 4096))
+			if err != nil {
+				return err
+			}
+			pw := strings.TrimRight(string(b), "\r\n")
+			if pw == "" {
+				return errors.New("empty password")
+			}
+			h, err := pdp.HashPassword(pw, iterations)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, h)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&iterations, "iterations", pdp.DefaultIterations, "PBKDF2-SHA256 iterations")
+	return cmd
+}

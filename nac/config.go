@@ -1,0 +1,362 @@
+package nac
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// maxConfigSize bounds a configuration file.
+const maxConfigSize = 1 << 20
+
+// Duration is a time.Duration written in configuration files as "30s",
+// "2m", "1h30m".
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: negative duration %q", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D is the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// LogConfig configures logging of a role.
+type LogConfig struct {
+	// Level is debug, info, warn or error (default info).
+	Level string `yaml:"level"`
+	// Format is text or json (default text).
+	Format string `yaml:"format"`
+	// Audit is a file the decisions are appended to as JSON lines, besides
+	// the log; "" logs them only to the log.
+	Audit string `yaml:"audit"`
+}
+
+func (c *LogConfig) validate() error {
+	switch c.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level %q: want debug, info, warn or error", c.Level)
+	}
+	switch c.Format {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("log.format %q: want text or json", c.Format)
+	}
+	return nil
+}
+
+// PDPConfig is the configuration of `nac pdp`.
+type PDPConfig struct {
+	// StateDir holds the store (pdp.db) and the generated certificate.
+	StateDir string `yaml:"state_dir"`
+	// Policy is the policy file.
+	Policy string `yaml:"policy"`
+	// PolicyCheckInterval is how often the policy file is checked for
+	// changes (default 2s). SIGHUP reloads at once.
+	PolicyCheckInterval Duration        `yaml:"policy_check_interval"`
+	PTTLS               PTTLSListenConf `yaml:"pttls"`
+	PBTNC               PBTNCConfig     `yaml:"pbtnc"`
+	API                 APIConfig       `yaml:"api"`
+	Log                 LogConfig       `yaml:"log"`
+}
+
+// PTTLSListenConf configures the PDP's PT-TLS listener (RFC 6876).
+type PTTLSListenConf struct {
+	// Listen is the TCP address (default ":271").
+	Listen string `yaml:"listen"`
+	// Cert and Key are the TLS certificate and key files. When both are
+	// absent on disk, a self-signed certificate for Names is created and
+	// its fingerprint logged (default files in StateDir).
+	Cert  string   `yaml:"cert"`
+	Key   string   `yaml:"key"`
+	Names []string `yaml:"names"`
+	// UsersFile lists the SASL PLAIN users; without it no SASL is offered.
+	UsersFile   string `yaml:"users_file"`
+	RequireSASL bool   `yaml:"require_sasl"`
+	// Bounds of each connection.
+	MaxMessageSize   uint32   `yaml:"max_message_size"`
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+	IdleTimeout      Duration `yaml:"idle_timeout"`
+	MaxConns         int      `yaml:"max_conns"`
+}
+
+// PBTNCConfig bounds PB-TNC sessions.
+type PBTNCConfig struct {
+	MaxBatchSize uint32 `yaml:"max_batch_size"`
+	MaxRounds    int    `yaml:"max_rounds"`
+}
+
+// APIConfig configures the read-only admin API.
+type APIConfig struct {
+	// Listen is a TCP address or "unix:/path"; "off" disables the API
+	// (default 127.0.0.1:8271).
+	Listen string `yaml:"listen"`
+}
+
+// AgentConfig is the configuration of `nac agent`.
+type AgentConfig struct {
+	PDP AgentPDPConfig `yaml:"pdp"`
+	// Identity and the password (PasswordFile preferred) authenticate the
+	// endpoint with SASL PLAIN when the PDP asks.
+	Identity     string `yaml:"identity"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// Language is the Accept-Language sent in PB-TNC (default "en").
+	Language string `yaml:"language"`
+	// Timeout bounds the whole assessment (default 30s).
+	Timeout    Duration         `yaml:"timeout"`
+	Collectors CollectorsConfig `yaml:"collectors"`
+	Log        LogConfig        `yaml:"log"`
+}
+
+// AgentPDPConfig says where the PDP is and how the agent knows it is the
+// right one: a CA file, a certificate pin, or both.
+type AgentPDPConfig struct {
+	// Address is host:port of the PDP's PT-TLS listener (default
+	// 127.0.0.1:271).
+	Address string `yaml:"address"`
+	// ServerName is the name the PDP's certificate must carry (default the
+	// host of Address).
+	ServerName string `yaml:"server_name"`
+	// CA is a PEM file of certificates trusted to issue the PDP's.
+	CA string `yaml:"ca"`
+	// Pin is the PDP certificate's fingerprint, "sha256:<hex>", as `nac pdp`
+	// prints it.
+	Pin string `yaml:"pin"`
+}
+
+// CollectorsConfig enables and configures the agent's collectors.
+type CollectorsConfig struct {
+	OS *OSCollectorConfig `yaml:"os"`
+}
+
+// OSCollectorConfig configures the operating system collector.
+type OSCollectorConfig struct {
+	// Disabled turns the collector off.
+	Disabled bool `yaml:"disabled"`
+	// Root is prefixed to every path the collector reads ("" is /); tests
+	// and the demo point it at a prepared tree.
+	Root string `yaml:"root"`
+}
+
+// decodeStrict decodes one YAML document into v; unknown fields are errors.
+func decodeStrict(name string, r io.Reader, v any) error {
+	data, err := io.ReadAll(io.LimitReader(r, maxConfigSize+1))
+	if err != nil {
+		return fmt.Errorf("nac: %s: %w", name, err)
+	}
+	if len(data) > maxConfigSize {
+		return fmt.Errorf("nac: %s: larger than %d bytes", name, maxConfigSize)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("nac: %s: empty configuration", name)
+		}
+		return fmt.Errorf("nac: %s: %w", name, err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("nac: %s: more than one YAML document", name)
+	}
+	return nil
+}
+
+// loadFile decodes the configuration file at path into v.
+func loadFile(path string, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("nac: %w", err)
+	}
+	defer f.Close()
+	return decodeStrict(path, f, v)
+}
+
+// resolve makes p relative to the directory of the configuration file.
+func resolve(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// LoadPDPConfig reads, defaults and validates a PDP configuration. Relative
+// paths in it are relative to the file's directory.
+func LoadPDPConfig(path string) (*PDPConfig, error) {
+	c := new(PDPConfig)
+	if err := loadFile(path, c); err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	c.StateDir = resolve(dir, c.StateDir)
+	c.Policy = resolve(dir, c.Policy)
+	c.PTTLS.Cert = resolve(dir, c.PTTLS.Cert)
+	c.PTTLS.Key = resolve(dir, c.PTTLS.Key)
+	c.PTTLS.UsersFile = resolve(dir, c.PTTLS.UsersFile)
+	c.Log.Audit = resolve(dir, c.Log.Audit)
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("nac: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// SetDefaults fills what the file left out.
+func (c *PDPConfig) SetDefaults() {
+	if c.StateDir == "" {
+		c.StateDir = "/var/lib/trustnac/pdp"
+	}
+	if c.PolicyCheckInterval == 0 {
+		c.PolicyCheckInterval = Duration(2 * time.Second)
+	}
+	if c.PTTLS.Listen == "" {
+		c.PTTLS.Listen = ":271"
+	}
+	if c.PTTLS.Cert == "" && c.PTTLS.Key == "" {
+		c.PTTLS.Cert = filepath.Join(c.StateDir, "pdp-cert.pem")
+		c.PTTLS.Key = filepath.Join(c.StateDir, "pdp-key.pem")
+	}
+	if len(c.PTTLS.Names) == 0 {
+		c.PTTLS.Names = []string{"localhost", "127.0.0.1", "::1"}
+		if h, err := os.Hostname(); err == nil {
+			c.PTTLS.Names = append(c.PTTLS.Names, h)
+		}
+	}
+	if c.API.Listen == "" {
+		c.API.Listen = "127.0.0.1:8271"
+	}
+}
+
+// Validate checks the configuration as a whole.
+func (c *PDPConfig) Validate() error {
+	var errs []error
+	if c.Policy == "" {
+		errs = append(errs, errors.New("policy: a policy file is required"))
+	}
+	if _, _, err := net.SplitHostPort(c.PTTLS.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("pttls.listen: %w", err))
+	}
+	if (c.PTTLS.Cert == "") != (c.PTTLS.Key == "") {
+		errs = append(errs, errors.New("pttls: cert and key go together"))
+	}
+	if c.PTTLS.RequireSASL && c.PTTLS.UsersFile == "" {
+		errs = append(errs, errors.New("pttls.require_sasl needs pttls.users_file"))
+	}
+	if c.PTTLS.MaxConns < 0 {
+		errs = append(errs, errors.New("pttls.max_conns must not be negative"))
+	}
+	if c.PBTNC.MaxRounds < 0 {
+		errs = append(errs, errors.New("pbtnc.max_rounds must not be negative"))
+	}
+	if c.API.Listen != "off" && !strings.HasPrefix(c.API.Listen, "unix:") {
+		if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("api.listen: %w", err))
+		}
+	}
+	if err := c.Log.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// LoadAgentConfig reads, defaults and validates an agent configuration.
+func LoadAgentConfig(path string) (*AgentConfig, error) {
+	c := new(AgentConfig)
+	if err := loadFile(path, c); err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	c.PDP.CA = resolve(dir, c.PDP.CA)
+	c.PasswordFile = resolve(dir, c.PasswordFile)
+	if c.Collectors.OS != nil {
+		c.Collectors.OS.Root = resolve(dir, c.Collectors.OS.Root)
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("nac: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// SetDefaults fills what the file left out.
+func (c *AgentConfig) SetDefaults() {
+	if c.PDP.Address == "" {
+		c.PDP.Address = "127.0.0.1:271"
+	}
+	if c.PDP.ServerName == "" {
+		if host, _, err := net.SplitHostPort(c.PDP.Address); err == nil {
+			c.PDP.ServerName = host
+		}
+	}
+	if c.Language == "" {
+		c.Language = "en"
+	}
+	if c.Timeout == 0 {
+		c.Timeout = Duration(30 * time.Second)
+	}
+	if c.Collectors.OS == nil {
+		c.Collectors.OS = &OSCollectorConfig{}
+	}
+}
+
+// Validate checks the configuration as a whole.
+func (c *AgentConfig) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.PDP.Address); err != nil {
+		errs = append(errs, fmt.Errorf("pdp.address: %w", err))
+	}
+	if c.PDP.CA == "" && c.PDP.Pin == "" {
+		errs = append(errs, errors.New("pdp: set ca or pin, so the agent knows it talks to the real PDP"))
+	}
+	if c.PDP.Pin != "" && !validPin(c.PDP.Pin) {
+		errs = append(errs, fmt.Errorf("pdp.pin %q: want sha256: and 64 hex digits", c.PDP.Pin))
+	}
+	if c.Password != "" && c.PasswordFile != "" {
+		errs = append(errs, errors.New("password and password_file: set one"))
+	}
+	if (c.Password != "" || c.PasswordFile != "") && c.Identity == "" {
+		errs = append(errs, errors.New("a password needs an identity"))
+	}
+	if err := c.Log.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func validPin(s string) bool {
+	h, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || len(h) != 64 {
+		return false
+	}
+	for _, r := range h {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what trustnac's build, tests and demo need on Debian 12, as root,
+# skipping what is already there. Go itself is expected on the PATH (or in
+# /usr/local/go/bin).
+set -euo pipefail
+
+pkgs=(ca-certificates git make gcc iproute2 procps)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-deps: need root to install: ${missing[*]}" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+	if [ -x /usr/local/go/bin/go ]; then
+		echo "install-deps: add /usr/local/go/bin to PATH" >&2
+	else
+		echo "install-deps: Go 1.26 is needed (golang.org/dl or /usr/local/go)" >&2
+	fi
+	exit 1
+fi
+go mod download

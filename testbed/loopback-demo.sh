@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The loopback demo behind `make demo`: a PDP with the example lab policy and
+# an embedded store, and agents with different facts assessed over PT-TLS.
+# Exits 0 when every outcome is the expected one.
+set -uo pipefail
+
+nac=$(realpath "${1:-bin/nac}")
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+addr=127.0.0.2
+work=$(mktemp -d /tmp/trustnac-demo.XXXXXX)
+pdp_pid=
+cleanup() {
+	[ -n "$pdp_pid" ] && kill "$pdp_pid" 2>/dev/null && wait "$pdp_pid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+fail=0
+
+# SASL PLAIN accounts, one per endpoint, hashed as an admin would.
+{
+	echo "users:"
+	for u in term-healthy term-telnet term-outdated; do
+		printf '  %s: "%s"\n' "$u" "$(printf '%s-password' "$u" | "$nac" passwd --iterations 20000)"
+		printf '%s-password\n' "$u" >"$work/$u.password"
+	done
+} >"$work/users.yaml"
+
+cat >"$work/pdp.yaml" <<YAML
+state_dir: $work/state
+policy: $top/policies/examples/lab.yaml
+pttls:
+  listen: $addr:271
+  names: [$addr]
+  users_file: $work/users.yaml
+  require_sasl: true
+api:
+  listen: $addr:8271
+log:
+  level: info
+  audit: $work/decisions.jsonl
+YAML
+
+start_pdp() {
+	"$nac" pdp --config "$work/pdp.yaml" 2>>"$work/pdp.log" &
+	pdp_pid=$!
+	for _ in $(seq 100); do
+		grep -q "pdp ready" "$work/pdp.log" 2>/dev/null && return 0
+		kill -0 "$pdp_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "the PDP did not start:" >&2
+	cat "$work/pdp.log" >&2
+	exit 1
+}
+
+say "policy check"
+"$nac" policy check "$top/policies/examples/lab.yaml" || fail=1
+
+say "starting the PDP on $addr:271 (PT-TLS, TLS 1.3, SASL PLAIN required)"
+start_pdp
+pin=$(grep -o 'fingerprint=sha256:[0-9a-f]*' "$work/pdp.log" | head -1 | cut -d= -f2)
+echo "PDP certificate pin: $pin"
+
+# agent NAME FIXTURE EXPECTED-EXIT
+agent() {
+	local name=$1 fixture=$2 want=$3
+	say "agent $name (facts from testbed/fixtures/$fixture), expecting exit $want"
+	"$nac" agent --pdp "$addr:271" --pin "$pin" --identity "$name" \
+		--password-file "$work/$name.password" --os-root "$here/fixtures/$fixture"
+	local got=$?
+	if [ "$got" != "$want" ]; then
+		echo "UNEXPECTED: exit $got, want $want" >&2
+		fail=1
+	else
+		echo "(exit $got as expected)"
+	fi
+}
+
+agent term-healthy healthy 0     # admit
+agent term-telnet telnet 2       # remediate, with instructions
+agent term-outdated outdated 3   # isolate by the default rule
+
+say "an agent with a wrong password gets no decision"
+echo wrong >"$work/wrong.password"
+"$nac" agent --pdp "$addr:271" --pin "$pin" --identity term-healthy \
+	--password-file "$work/wrong.password" --os-root "$here/fixtures/healthy"
+got=$?
+[ "$got" = 1 ] && echo "(exit 1 as expected)" || { echo "UNEXPECTED: exit $got" >&2; fail=1; }
+
+say "an agent that pins the wrong certificate refuses the PDP"
+"$nac" agent --pdp "$addr:271" --pin "sha256:$(printf '0%.0s' $(seq 64))" --os-root "$here/fixtures/healthy"
+got=$?
+[ "$got" = 1 ] && echo "(exit 1 as expected)" || { echo "UNEXPECTED: exit $got" >&2; fail=1; }
+
+say "endpoints (from the PDP's admin API)"
+"$nac" endpoints --api "$addr:8271"
+
+say "restarting the PDP: the embedded store keeps the decisions"
+kill "$pdp_pid"; wait "$pdp_pid" 2>/dev/null; pdp_pid=
+"$nac" endpoints --store "$work/state/pdp.db"
+start_pdp
+n=$("$nac" endpoints --api "$addr:8271" --json | grep -c '"role"')
+[ "$n" = 3 ] && echo "3 endpoints after restart" || { echo "UNEXPECTED: $n endpoints after restart" >&2; fail=1; }
+
+say "audit log (one JSON line per decision)"
+cat "$work/decisions.jsonl"
+
+if [ "$fail" = 0 ]; then
+	say "demo: every outcome as expected"
+else
+	say "demo: FAILED"
+	echo "PDP log:"; cat "$work/pdp.log"
+fi
+exit $fail
