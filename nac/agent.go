@@ -133,7 +133,10 @@ func RunAgent(ctx context.Context, cfg *AgentConfig, log *slog.Logger) (*imc.Out
 	client := pbtnc.NewClient(hs, pbtnc.Config{Language: cfg.Language, CloseAfterResult: true})
 	out, err := client.Start(ctx)
 	if err != nil {
-		return nil, err
+		if out != nil {
+			conn.WriteBatch(out) // the CLOSE with the PB-Error that says why
+		}
+		return nil, fmt.Errorf("nac: assessment: %w", err)
 	}
 	for {
 		if out != nil {
@@ -150,6 +153,11 @@ func RunAgent(ctx context.Context, cfg *AgentConfig, log *slog.Logger) (*imc.Out
 		}
 		out, err = client.Step(ctx, in)
 		if err != nil {
+			// A non-fatal PB-Error from the PDP leaves the session going.
+			if errors.Is(err, pbtnc.ErrPeerError) && client.State() != pbtnc.StateEnd {
+				log.Warn("the PDP reported an error", "err", err)
+				continue
+			}
 			if out != nil {
 				conn.WriteBatch(out)
 			}

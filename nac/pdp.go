@@ -115,7 +115,11 @@ func (p *PDP) Start(ctx context.Context) (err error) {
 	if err := p.startAPI(); err != nil {
 		return err
 	}
-	p.log.Info("pdp ready", "pttls", p.ptLn.Addr().String(), "api", p.cfg.API.Listen,
+	api := "off"
+	if p.apiLn != nil {
+		api = p.apiLn.Addr().String()
+	}
+	p.log.Info("pdp ready", "pttls", p.ptLn.Addr().String(), "api", api,
 		"policy", p.cfg.Policy, "fingerprint", p.Fingerprint)
 	return nil
 }

@@ -2,9 +2,11 @@ package policies
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/google/cel-go/cel"
+	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 )
@@ -78,16 +80,21 @@ type celError struct {
 	msg string
 }
 
+// condition is a compiled CEL condition.
+type condition struct {
+	prg   cel.Program
+	loops int // comprehension nesting depth: 0 none, 1 a loop, 2 a loop in a loop, …
+}
+
 // compileBool compiles expr in env and checks that it yields a bool (or dyn, checked at run time).
-// It returns a program bounded by DefaultCostLimit.
-func compileBool(env *cel.Env, expr string) (cel.Program, []celError) {
+func compileBool(env *cel.Env, expr string) (*condition, []celError) {
 	ast, iss := env.Compile(expr)
 	if iss != nil && iss.Err() != nil {
 		var out []celError
 		for _, e := range iss.Errors() {
 			out = append(out, celError{
 				pos: celPos{line: e.Location.Line(), col: e.Location.Column() + 1},
-				msg: e.Message,
+				msg: strings.TrimSuffix(e.Message, " (in container '')"),
 			})
 		}
 		if len(out) == 0 {
@@ -101,12 +108,61 @@ func compileBool(env *cel.Env, expr string) (cel.Program, []celError) {
 		return nil, []celError{{msg: fmt.Sprintf("expression has type %s, want bool", t)}}
 	}
 	prg, err := env.Program(ast,
-		cel.CostLimit(DefaultCostLimit),
-		cel.InterruptCheckFrequency(64),
+		cel.InterruptCheckFrequency(interruptCheckFrequency),
 		cel.EvalOptions(cel.OptOptimize),
 	)
 	if err != nil {
 		return nil, []celError{{msg: err.Error()}}
 	}
-	return prg, nil
+	return &condition{prg: prg, loops: loopDepth(ast.NativeRep().Expr())}, nil
+}
+
+// loopDepth returns how deeply comprehensions (exists, all, map, filter, …) nest in e: the
+// evaluation cost of a condition grows with the product of the sizes of the lists they iterate.
+func loopDepth(e celast.Expr) int {
+	if e == nil {
+		return 0
+	}
+	d := 0
+	deeper := func(x celast.Expr, add int) {
+		if n := loopDepth(x) + add; n > d {
+			d = n
+		}
+	}
+	switch e.Kind() {
+	case celast.CallKind:
+		c := e.AsCall()
+		if c.IsMemberFunction() {
+			deeper(c.Target(), 0)
+		}
+		for _, a := range c.Args() {
+			deeper(a, 0)
+		}
+	case celast.ComprehensionKind:
+		c := e.AsComprehension()
+		deeper(c.IterRange(), 0)
+		deeper(c.AccuInit(), 0)
+		deeper(c.LoopCondition(), 1)
+		deeper(c.LoopStep(), 1)
+		deeper(c.Result(), 0)
+		if d == 0 {
+			d = 1
+		}
+	case celast.ListKind:
+		for _, x := range e.AsList().Elements() {
+			deeper(x, 0)
+		}
+	case celast.MapKind:
+		for _, en := range e.AsMap().Entries() {
+			deeper(en.AsMapEntry().Key(), 0)
+			deeper(en.AsMapEntry().Value(), 0)
+		}
+	case celast.SelectKind:
+		deeper(e.AsSelect().Operand(), 0)
+	case celast.StructKind:
+		for _, f := range e.AsStruct().Fields() {
+			deeper(f.AsStructField().Value(), 0)
+		}
+	}
+	return d
 }

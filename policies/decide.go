@@ -33,6 +33,8 @@ type TraceStep struct {
 	Detail  string // why: "true", "false", "not in groups …", or the error text
 }
 
+var errEvalTimeLimit = fmt.Errorf("evaluation time limit of %v exceeded", EvalTimeLimit)
+
 // emptyFacts stands for a namespace the endpoint did not report. CEL never mutates it.
 var emptyFacts = map[string]any{}
 
@@ -191,14 +193,19 @@ func (g *Group) listed(mac string, ep Endpoint) bool {
 }
 
 // evalCondition evaluates a compiled condition; an empty condition is true.
-func evalCondition(ctx context.Context, src string, prg cel.Program, act any) (matched, errored bool, detail string) {
+func evalCondition(ctx context.Context, src string, c *condition, act any) (matched, errored bool, detail string) {
 	if src == "" {
 		return true, false, "no condition"
 	}
-	if prg == nil {
+	if c == nil {
 		return false, true, "error: condition not compiled (policy not loaded with Parse)"
 	}
-	out, err := safeEval(ctx, prg, act)
+	if c.loops > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, EvalTimeLimit, errEvalTimeLimit)
+		defer cancel()
+	}
+	out, err := safeEval(ctx, c.prg, act)
 	if err != nil {
 		return false, true, "error: " + err.Error()
 	}

@@ -11,7 +11,8 @@ import (
 // It warns about rules that can never match (an earlier rule with no condition covers them),
 // roles used without parameters under `roles:` (deny needs none), remediate and isolate decisions
 // without remediation instructions, groups no rule or MAB uses, groups with a mab_role that MAB
-// cannot match, MAC patterns that match every address, and a default of admit (fail open).
+// cannot match, MAC patterns that match every address, nested comprehensions (which may hit
+// EvalTimeLimit), and a default of admit (fail open).
 func Lint(p *Policy) []string {
 	var out []string
 	warn := func(line int, format string, args ...any) {
@@ -101,6 +102,16 @@ func Lint(p *Policy) []string {
 			if m.prefix && m.nibbles == "" {
 				warn(g.Line, "group %q: MAC pattern \"*\" matches every MAC address", g.Name)
 			}
+		}
+	}
+	for _, r := range p.Rules {
+		if r.when != nil && r.when.loops > 1 {
+			warn(r.Line, "rule %q nests comprehensions %d deep: its cost grows with the product of the list sizes and it may hit the %v evaluation limit", r.Name, r.when.loops, EvalTimeLimit)
+		}
+	}
+	for _, g := range p.Groups {
+		if g.match != nil && g.match.loops > 1 {
+			warn(g.Line, "group %q: match nests comprehensions %d deep and may hit the %v evaluation limit", g.Name, g.match.loops, EvalTimeLimit)
 		}
 	}
 	if p.MABDefault.Role == RoleAdmit {

@@ -99,7 +99,7 @@ func New(cfg Config, log *slog.Logger) *Collector {
 		cfg.ProcStat = DefaultProcStat
 	}
 	if cfg.ForwardingPaths == nil {
-		cfg.ForwardingPaths = DefaultForwardingPaths
+		cfg.ForwardingPaths = slices.Clone(DefaultForwardingPaths)
 	}
 	if cfg.MaxPackages <= 0 {
 		cfg.MaxPackages = DefaultMaxPackages
@@ -252,6 +252,9 @@ func (c *Collector) attributes(ctx context.Context, ids []patnc.AttrID) ([]patnc
 		out = append(out, a)
 	}
 	c.log.Debug("collected", "asked", len(ids), "sent", len(out))
+	if len(out) == 0 {
+		return nil, nil
+	}
 	return out, nil
 }
 

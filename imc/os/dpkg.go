@@ -107,6 +107,11 @@ func validPackage(name, version string) bool {
 // bytes, is an error: a truncated list would hide packages from the
 // verifier.
 func parseDpkgStatus(r io.Reader, maxPackages int) ([]patnc.Package, error) {
+	return parseDpkgStatusLimit(r, maxPackages, maxDpkgStatusSize)
+}
+
+// parseDpkgStatusLimit is parseDpkgStatus reading at most limit bytes.
+func parseDpkgStatusLimit(r io.Reader, maxPackages int, limit int64) ([]patnc.Package, error) {
 	var (
 		pkgs = make([]patnc.Package, 0, 256)
 		seen = make(map[string]struct{}, 256)
@@ -131,7 +136,7 @@ func parseDpkgStatus(r io.Reader, maxPackages int) ([]patnc.Package, error) {
 		pkgs = append(pkgs, patnc.Package{Name: name, Version: version})
 		return nil
 	}
-	lr := newLineReader(r, maxDpkgStatusSize)
+	lr := newLineReader(r, limit)
 	for {
 		line, ok := lr.next()
 		if !ok {

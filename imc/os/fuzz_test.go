@@ -95,3 +95,5 @@ func FuzzOSRelease(f *testing.F) {
 		numericVersion(r.VersionID)
 	})
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -217,23 +217,26 @@ func TestParseDpkgStatus(t *testing.T) {
 	}
 }
 
-// zeroReader is an endless stream of blank lines.
-type zeroReader struct{}
-
-func (zeroReader) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = '\n'
-	}
-	return len(p), nil
-}
-
 func TestParseDpkgStatusSizeCap(t *testing.T) {
-	if testing.Short() {
-		t.Skip("reads 64 MiB")
+	in := "Package: a\nStatus: install ok installed\nVersion: 1\n"
+	tests := []struct {
+		limit int64
+		want  error
+	}{
+		{int64(len(in)), nil},
+		{int64(len(in)) - 1, errTooLarge},
+		{10, errTooLarge},
 	}
-	_, err := parseDpkgStatus(zeroReader{}, 10)
-	if !errors.Is(err, errTooLarge) {
-		t.Fatalf("err = %v, want errTooLarge", err)
+	for _, tc := range tests {
+		_, err := parseDpkgStatusLimit(strings.NewReader(in), 10, tc.limit)
+		if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+			t.Errorf("limit %d: err = %v, want %v", tc.limit, err, tc.want)
+		}
+	}
+	// A long line that crosses the limit is caught too.
+	long := "Description: " + strings.Repeat("x", 3*maxLineLen) + "\n"
+	if _, err := parseDpkgStatusLimit(strings.NewReader(long), 10, maxLineLen*2); !errors.Is(err, errTooLarge) {
+		t.Errorf("long line: err = %v, want errTooLarge", err)
 	}
 }
 

@@ -2,7 +2,6 @@ package osimv_test
 
 import (
 	"context"
-	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -510,21 +509,5 @@ func TestFactTypes(t *testing.T) {
 	s := newSession(t, osimv.Config{})
 	receive(t, s, fullMessage(t))
 	receive(t, s, wire(t, 2, enc(t, dpw(1))...))
-	var check func(path string, v any)
-	check = func(path string, v any) {
-		switch v := v.(type) {
-		case string, int64, bool, float64:
-		case []any:
-			for i, e := range v {
-				check(fmt.Sprintf("%s[%d]", path, i), e)
-			}
-		case map[string]any:
-			for k, e := range v {
-				check(path+"."+k, e)
-			}
-		default:
-			t.Errorf("%s has type %T", path, v)
-		}
-	}
-	check("os", s.Result().Facts)
+	checkFactTypes(t, "os", s.Result().Facts)
 }

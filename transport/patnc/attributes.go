@@ -3,6 +3,7 @@ package patnc
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -366,6 +367,11 @@ func (p InstalledPackages) AppendBinary(b []byte) ([]byte, error) {
 		return b, invalid("%d installed packages exceed %d", len(p), MaxInstalledPackages)
 	}
 	orig := len(b)
+	n := installedPackagesFixedLen
+	for _, pkg := range p {
+		n += 2 + min(len(pkg.Name), 255) + min(len(pkg.Version), 255)
+	}
+	b = slices.Grow(b, n)
 	b = append(b, 0, 0, byte(len(p)>>8), byte(len(p)))
 	for i, pkg := range p {
 		var err error

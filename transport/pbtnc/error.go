@@ -249,6 +249,14 @@ type peerError struct {
 func (p *peerError) Error() string   { return "pbtnc: peer sent " + p.e.describe() }
 func (p *peerError) Unwrap() []error { return []error{ErrPeerError, p.e} }
 
+// orNil returns p as an error, or a nil error for a nil p.
+func (p *peerError) orNil() error {
+	if p == nil {
+		return nil
+	}
+	return p
+}
+
 func cloneOrAlias(b []byte, alias bool) []byte {
 	if alias || len(b) == 0 {
 		if len(b) == 0 {

@@ -48,13 +48,13 @@ type ErrorCode uint32
 
 // IETF PT-TLS error codes (RFC 6876 §3.9.1).
 const (
-	CodeReserved           ErrorCode = 0
-	CodeMalformedMessage   ErrorCode = 1
-	CodeVersionNotSupported  ErrorCode = 2
-	CodeTypeNotSupported   ErrorCode = 3
-	CodeInvalidMessage     ErrorCode = 4
-	CodeSASLMechanismError ErrorCode = 5
-	CodeInvalidParameter   ErrorCode = 6
+	CodeReserved            ErrorCode = 0
+	CodeMalformedMessage    ErrorCode = 1
+	CodeVersionNotSupported ErrorCode = 2
+	CodeTypeNotSupported    ErrorCode = 3
+	CodeInvalidMessage      ErrorCode = 4
+	CodeSASLMechanismError  ErrorCode = 5
+	CodeInvalidParameter    ErrorCode = 6
 )
 
 // String returns the RFC name of an IETF error code.

@@ -1,7 +1,6 @@
 package pttls
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -224,18 +223,30 @@ func readMessage(r io.Reader, max uint32, hb *[HeaderLen]byte) (*Message, []byte
 			return nil, hb[:], unexpectedEOF(err)
 		}
 	default:
-		var buf bytes.Buffer
-		buf.Grow(eagerBody)
-		got, err := io.CopyN(&buf, r, n)
-		if got < n {
-			if err == nil {
-				err = io.ErrUnexpectedEOF
-			}
+		v, err := readGrowing(r, int(n))
+		if err != nil {
 			return nil, hb[:], unexpectedEOF(err)
 		}
-		m.Value = buf.Bytes()
+		m.Value = v
 	}
 	return m, hb[:], nil
+}
+
+// readGrowing reads exactly n bytes into a buffer that starts at eagerBody
+// and doubles (up to n) only as bytes arrive.
+func readGrowing(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, eagerBody)
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = append(make([]byte, 0, min(2*cap(buf), n)), buf...)
+		}
+		k, err := io.ReadFull(r, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 func unexpectedEOF(err error) error {

@@ -103,8 +103,8 @@ func (p *PlainServer) Start(ctx context.Context) ServerSASLSession {
 }
 
 type plainSession struct {
-	ctx       context.Context
-	verify    func(ctx context.Context, authzid, username, password string) (string, error)
+	ctx        context.Context
+	verify     func(ctx context.Context, authzid, username, password string) (string, error)
 	challenged bool
 }
 
