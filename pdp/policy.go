@@ -29,6 +29,9 @@ type PolicySource struct {
 // LoadPolicySource loads the policy file at path. An invalid file is an
 // error: the PDP does not start without a valid policy.
 func LoadPolicySource(path string, log *slog.Logger) (*PolicySource, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	ps := &PolicySource{path: path, log: log}
 	if err := ps.Reload(); err != nil {
 		return nil, err
@@ -62,7 +65,7 @@ func (ps *PolicySource) Reload() error {
 		ps.modTime, ps.size = st.ModTime(), st.Size()
 	}
 	if err != nil {
-		return fmt.Errorf("pdp: policy %s: %w", ps.path, err)
+		return fmt.Errorf("pdp: %w", err)
 	}
 	first := ps.cur.Load() == nil
 	ps.cur.Store(p)

@@ -1,10 +1,13 @@
 package policies
 
 import (
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // TestExamples loads every policy under examples/, requires it to lint clean, and checks the
@@ -14,8 +17,8 @@ func TestExamples(t *testing.T) {
 	type want struct{ role, rule string }
 	expect := map[string]map[string]want{
 		"lab.yaml": {
-			"debian12-hardened":         {RoleAdmit, "debian-12-hardened"},
-			"debian12-telnet":           {RoleRemediate, "telnet-listening"},
+			"healthy":                   {RoleAdmit, "debian-12-hardened"},
+			"telnet":                    {RoleRemediate, "telnet-listening"},
 			"debian11":                  {RoleIsolate, ""},
 			"debian12-forwarding":       {RoleIsolate, ""},
 			"debian12-old-openssh":      {RoleAdmit, "debian-12-hardened"},
@@ -25,8 +28,8 @@ func TestExamples(t *testing.T) {
 			"blocked-device":            {RoleAdmit, "debian-12-hardened"},
 		},
 		"campus.yaml": {
-			"debian12-hardened":         {RoleAdmit, "debian-staff"},
-			"debian12-telnet":           {RoleRemediate, "telnet-listening"},
+			"healthy":                   {RoleAdmit, "debian-staff"},
+			"telnet":                    {RoleRemediate, "telnet-listening"},
 			"debian11":                  {RoleRemediate, "unsupported-release"},
 			"debian12-forwarding":       {RoleRemediate, "ip-forwarding"},
 			"debian12-old-openssh":      {RoleRemediate, "openssh-outdated"},
@@ -36,8 +39,16 @@ func TestExamples(t *testing.T) {
 			"blocked-device":            {RoleDeny, "blocked-devices"},
 		},
 	}
-	policies, _ := filepath.Glob("examples/*.yaml")
+	files, _ := filepath.Glob("examples/*.yaml")
 	factFiles, _ := filepath.Glob("examples/facts/*.json")
+	var policies []string
+	for _, f := range files {
+		if isPolicyFile(t, f) {
+			policies = append(policies, f)
+		} else {
+			t.Logf("%s is not a policy file (no roles, rules or default): skipped", f)
+		}
+	}
 	if len(policies) < 2 || len(factFiles) == 0 {
 		t.Fatalf("examples missing: %v %v", policies, factFiles)
 	}
@@ -78,6 +89,25 @@ func TestExamples(t *testing.T) {
 			}
 		})
 	}
+}
+
+// isPolicyFile tells policy files from the component configuration files that share examples/
+// (pdp.yaml, agent.yaml): a policy file has roles, rules or default at the top level.
+func isPolicyFile(t *testing.T, path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top map[string]any
+	if err := yaml.Unmarshal(data, &top); err != nil {
+		return true // let LoadFile report it
+	}
+	for _, k := range []string{"roles", "rules", "default"} {
+		if _, ok := top[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // TestLabPolicyContract pins what the loopback demo relies on.

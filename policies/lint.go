@@ -3,6 +3,7 @@ package policies
 import (
 	"fmt"
 	"slices"
+	"sort"
 )
 
 // Lint returns warnings about a loaded policy: things that are valid but probably not what the
@@ -14,13 +15,17 @@ import (
 // cannot match, MAC patterns that match every address, nested comprehensions (which may hit
 // EvalTimeLimit), and a default of admit (fail open).
 func Lint(p *Policy) []string {
-	var out []string
+	type warning struct {
+		line int
+		text string
+	}
+	var ws []warning
 	warn := func(line int, format string, args ...any) {
 		pos := p.File
 		if line > 0 {
 			pos = fmt.Sprintf("%s:%d", p.File, line)
 		}
-		out = append(out, pos+": "+fmt.Sprintf(format, args...))
+		ws = append(ws, warning{line, pos + ": " + fmt.Sprintf(format, args...)})
 	}
 
 	// Unreachable rules: an earlier rule without `when` matches every endpoint of its groups (or
@@ -48,10 +53,14 @@ func Lint(p *Policy) []string {
 		use(r.Role, r.Line)
 	}
 	use(p.Default.Role, p.Default.Line)
+	mab := p.MABDefault.Line > 0 // MAB is in use when the file sets mab_default or a mab_role
 	for _, g := range p.Groups {
 		use(g.MABRole, g.Line)
+		mab = mab || g.MABRole != ""
 	}
-	use(p.MABDefault.Role, p.MABDefault.Line)
+	if mab {
+		use(p.MABDefault.Role, p.MABDefault.Line)
+	}
 	for _, role := range Roles {
 		line, isUsed := used[role]
 		if !isUsed || role == RoleDeny {
@@ -62,7 +71,7 @@ func Lint(p *Policy) []string {
 		}
 	}
 	for _, role := range Roles {
-		if r, ok := p.Roles[role]; ok {
+		if r, ok := p.Roles[role]; ok && (r.VLAN != 0 || r.FilterID != "" || r.SessionTimeout != 0 || r.Remediation != nil) {
 			if _, isUsed := used[role]; !isUsed {
 				warn(r.Line, "role %q has parameters but no rule, default or group uses it", role)
 			}
@@ -119,6 +128,11 @@ func Lint(p *Policy) []string {
 	}
 	if p.Default.Role == RoleAdmit {
 		warn(p.Default.Line, "default admits every endpoint no rule matched (fail open)")
+	}
+	sort.SliceStable(ws, func(i, j int) bool { return ws[i].line < ws[j].line })
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.text
 	}
 	return out
 }

@@ -34,7 +34,7 @@ const (
 // different goroutines; two concurrent readers (or writers) are serialized.
 type Conn struct {
 	nc       net.Conn
-	max      uint32
+	limit    uint32
 	idle     time.Duration
 	identity string
 	data     bool // in the data transport phase: per-operation deadlines
@@ -51,11 +51,11 @@ type Conn struct {
 	closeErr  error
 }
 
-func newConn(nc net.Conn, max uint32, idle time.Duration) *Conn {
+func newConn(nc net.Conn, limit uint32, idle time.Duration) *Conn {
 	if idle <= 0 {
 		idle = DefaultIdleTimeout
 	}
-	return &Conn{nc: nc, max: max, idle: idle}
+	return &Conn{nc: nc, limit: limit, idle: idle}
 }
 
 // Identity returns the identity SASL authenticated for this connection, or
@@ -94,8 +94,8 @@ func (c *Conn) writeMessage(typ MessageType, value []byte) error {
 }
 
 func (c *Conn) writeLocked(typ MessageType, value []byte, timeout time.Duration) error {
-	if len(value) > int(c.max)-HeaderLen {
-		return fmt.Errorf("%w: %v value of %d bytes, maximum message size %d", ErrTooLarge, typ, len(value), c.max)
+	if len(value) > int(c.limit)-HeaderLen {
+		return fmt.Errorf("%w: %v value of %d bytes, maximum message size %d", ErrTooLarge, typ, len(value), c.limit)
 	}
 	c.wbuf = appendHeader(c.wbuf[:0], VendorIETF, typ, uint32(HeaderLen+len(value)), c.nextID)
 	c.wbuf = append(c.wbuf, value...)
@@ -155,7 +155,7 @@ func (c *Conn) fail(e *Error) *Error {
 // remote *Error (never answered, RFC 6876 §3.9) and the connection is
 // closed. raw is the header and the start of the value, for Error copies.
 func (c *Conn) recv() (m *Message, raw []byte, err error) {
-	m, hdr, err := readMessage(c.nc, c.max, &c.hdr)
+	m, hdr, err := readMessage(c.nc, c.limit, &c.hdr)
 	if err != nil {
 		var pe *Error
 		if errors.As(err, &pe) {

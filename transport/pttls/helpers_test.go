@@ -30,6 +30,14 @@ var testPKI struct {
 // and client authentication) and a pool that trusts it.
 func testCert(tb testing.TB) (tls.Certificate, *x509.CertPool) {
 	tb.Helper()
+	cert, pool, err := loadTestPKI()
+	if err != nil {
+		tb.Fatalf("test certificate: %v", err)
+	}
+	return cert, pool
+}
+
+func loadTestPKI() (tls.Certificate, *x509.CertPool, error) {
 	testPKI.once.Do(func() {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
@@ -61,10 +69,7 @@ func testCert(tb testing.TB) (tls.Certificate, *x509.CertPool) {
 		testPKI.pool = x509.NewCertPool()
 		testPKI.pool.AddCert(leaf)
 	})
-	if testPKI.err != nil {
-		tb.Fatalf("test certificate: %v", testPKI.err)
-	}
-	return testPKI.cert, testPKI.pool
+	return testPKI.cert, testPKI.pool, testPKI.err
 }
 
 func serverTLS(tb testing.TB) *tls.Config {

@@ -129,22 +129,22 @@ type header struct {
 
 // effectiveMax maps a caller's maximum message size to the one enforced:
 // 0 means DefaultMaxMessageSize, and no maximum exceeds MaxMessageSizeLimit.
-func effectiveMax(max uint32) uint32 {
+func effectiveMax(limit uint32) uint32 {
 	switch {
-	case max == 0:
+	case limit == 0:
 		return DefaultMaxMessageSize
-	case max > MaxMessageSizeLimit:
+	case limit > MaxMessageSizeLimit:
 		return MaxMessageSizeLimit
-	case max < HeaderLen:
+	case limit < HeaderLen:
 		return HeaderLen
 	}
-	return max
+	return limit
 }
 
-// parseHeader decodes and checks a 16-byte header against max (already
+// parseHeader decodes and checks a 16-byte header against limit (already
 // passed through effectiveMax). Errors are *Error values carrying a copy of
 // the header.
-func parseHeader(b []byte, max uint32) (header, error) {
+func parseHeader(b []byte, limit uint32) (header, error) {
 	h := header{
 		vendor: binary.BigEndian.Uint32(b[0:4]) & maxVendor, // reserved bits ignored
 		typ:    MessageType(binary.BigEndian.Uint32(b[4:8])),
@@ -155,9 +155,9 @@ func parseHeader(b []byte, max uint32) (header, error) {
 		return h, protoError(CodeMalformedMessage, b[:HeaderLen],
 			fmt.Errorf("%w: Message Length %d is shorter than the header", ErrMalformed, h.length))
 	}
-	if h.length > max {
+	if h.length > limit {
 		return h, protoError(CodeInvalidMessage, b[:HeaderLen],
-			fmt.Errorf("%w: Message Length %d, maximum %d", ErrTooLarge, h.length, max))
+			fmt.Errorf("%w: Message Length %d, maximum %d", ErrTooLarge, h.length, limit))
 	}
 	return h, nil
 }
@@ -205,11 +205,11 @@ const eagerBody = 64 << 10
 
 // readMessage reads one message into a fresh Message, using hb for the
 // header. It returns the header bytes as read (for PT-TLS Error copies).
-func readMessage(r io.Reader, max uint32, hb *[HeaderLen]byte) (*Message, []byte, error) {
+func readMessage(r io.Reader, limit uint32, hb *[HeaderLen]byte) (*Message, []byte, error) {
 	if _, err := io.ReadFull(r, hb[:]); err != nil {
 		return nil, nil, err
 	}
-	h, err := parseHeader(hb[:], max)
+	h, err := parseHeader(hb[:], limit)
 	if err != nil {
 		return nil, hb[:], err
 	}

@@ -55,18 +55,18 @@ type ServerConfig struct {
 	IdleTimeout      time.Duration
 }
 
-func checkMaxSize(max uint32) (uint32, error) {
+func checkMaxSize(limit uint32) (uint32, error) {
 	switch {
-	case max == 0:
+	case limit == 0:
 		return DefaultMaxMessageSize, nil
-	case max < MinMaxMessageSize || max > MaxMessageSizeLimit:
-		return 0, fmt.Errorf("pttls: MaxMessageSize %d outside [%d, %d]", max, MinMaxMessageSize, MaxMessageSizeLimit)
+	case limit < MinMaxMessageSize || limit > MaxMessageSizeLimit:
+		return 0, fmt.Errorf("pttls: MaxMessageSize %d outside [%d, %d]", limit, MinMaxMessageSize, MaxMessageSizeLimit)
 	}
-	return max, nil
+	return limit, nil
 }
 
 func (cfg *ClientConfig) check() (uint32, error) {
-	max, err := checkMaxSize(cfg.MaxMessageSize)
+	limit, err := checkMaxSize(cfg.MaxMessageSize)
 	if err != nil {
 		return 0, err
 	}
@@ -75,7 +75,7 @@ func (cfg *ClientConfig) check() (uint32, error) {
 			return 0, fmt.Errorf("pttls: SASL mechanism %d has no valid name", i)
 		}
 	}
-	return max, nil
+	return limit, nil
 }
 
 // Validate checks the configuration.
@@ -85,7 +85,7 @@ func (cfg *ServerConfig) Validate() error {
 }
 
 func (cfg *ServerConfig) check() (uint32, error) {
-	max, err := checkMaxSize(cfg.MaxMessageSize)
+	limit, err := checkMaxSize(cfg.MaxMessageSize)
 	if err != nil {
 		return 0, err
 	}
@@ -105,7 +105,7 @@ func (cfg *ServerConfig) check() (uint32, error) {
 		}
 		seen[m.Name()] = true
 	}
-	return max, nil
+	return limit, nil
 }
 
 // handshaker is implemented by *tls.Conn and by DTLS connections.
@@ -175,12 +175,12 @@ func Client(ctx context.Context, nc net.Conn, cfg *ClientConfig) (*Conn, error) 
 	if cfg == nil {
 		cfg = &ClientConfig{}
 	}
-	max, err := cfg.check()
+	limit, err := cfg.check()
 	if err != nil {
 		_ = nc.Close()
 		return nil, err
 	}
-	c := newConn(nc, max, cfg.IdleTimeout)
+	c := newConn(nc, limit, cfg.IdleTimeout)
 	if err := c.negotiate(ctx, cfg.HandshakeTimeout, func() error { return c.clientNegotiate(cfg) }); err != nil {
 		return nil, err
 	}
@@ -329,12 +329,12 @@ func ServerHandshake(ctx context.Context, nc net.Conn, cfg *ServerConfig) (*Conn
 	if cfg == nil {
 		cfg = &ServerConfig{}
 	}
-	max, err := cfg.check()
+	limit, err := cfg.check()
 	if err != nil {
 		_ = nc.Close()
 		return nil, err
 	}
-	c := newConn(nc, max, cfg.IdleTimeout)
+	c := newConn(nc, limit, cfg.IdleTimeout)
 	if err := c.negotiate(ctx, cfg.HandshakeTimeout, func() error { return c.serverNegotiate(ctx, cfg) }); err != nil {
 		return nil, err
 	}
