@@ -27,6 +27,8 @@ type Record struct {
 	Remediation    []string `json:"remediation,omitempty"`
 	// Facts are those the decision was made on, by namespace.
 	Facts map[string]map[string]any `json:"facts,omitempty"`
+	// Policy is the digest of the policy file that decided.
+	Policy string `json:"policy,omitempty"`
 
 	FirstSeen   time.Time `json:"first_seen"`
 	DecidedAt   time.Time `json:"decided_at"`

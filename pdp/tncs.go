@@ -72,6 +72,8 @@ type Decision struct {
 	Remediation *policies.Remediation
 	Combined    imv.Combined
 	Facts       policies.Facts
+	// Policy is the digest of the policy file that decided.
+	Policy string
 }
 
 // Assessment is the TNCS side of one PB-TNC session with one endpoint; it
@@ -244,14 +246,14 @@ func (t *TNCS) decide(ep imv.Endpoint, sessions []imv.Session) (*Decision, error
 		Remediation: pd.Remediation,
 		Combined:    combined,
 		Facts:       facts,
+		Policy:      pd.PolicyDigest,
 	}
 	if final := policies.Stricter(pd.Role, recommendationRole(combined.Recommendation)); final != pd.Role {
 		d.Role = final
-		d.Params = pol.Roles[final]
-		d.Params.Name = final
+		d.Params = pol.RoleParams(final)
 		d.Rule = ""
 		d.Reasons = append(append([]string(nil), combined.Reasons...), pd.Reasons...)
-		d.Remediation = pol.Roles[final].Remediation
+		d.Remediation = d.Params.Remediation
 	}
 	return d, nil
 }
@@ -333,6 +335,7 @@ func (t *TNCS) record(d *Decision) {
 		Recommendation: d.Combined.Recommendation.String(),
 		Reasons:        d.Reasons,
 		Facts:          d.Facts,
+		Policy:         d.Policy,
 		DecidedAt:      t.now().UTC(),
 	}
 	if r := d.Remediation; r != nil && d.Role != "admit" {
@@ -358,6 +361,7 @@ func (t *TNCS) record(d *Decision) {
 		"groups", d.Groups,
 		"verifiers", d.Combined.Recommendation.String(),
 		"reasons", d.Reasons,
+		"policy", d.Policy,
 	)
 }
 

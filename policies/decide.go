@@ -15,6 +15,7 @@ type Decision struct {
 	Role         string       // one of the five roles
 	Params       Role         // the role's enforcement parameters (VLAN, FilterID, SessionTimeout)
 	Rule         string       // name of the matching rule, "" when a default applied
+	MAB          bool         // decided by DecideMAB (group membership by MAC only, no facts)
 	MABGroup     string       // DecideMAB only: the group whose mab_role applied, "" for mab_default
 	Groups       []string     // groups the endpoint is in, in file order
 	Reasons      []string     // admin-readable, endpoint-facing reasons (the rule's or default's reason)
@@ -114,7 +115,7 @@ func (p *Policy) DecideMAB(ep Endpoint) Decision {
 		trace = append(trace, step)
 		if in {
 			d := p.decision(g.MABRole, "", "MAC address in group "+g.Name, nil, groups, trace)
-			d.MABGroup = g.Name
+			d.MAB, d.MABGroup = true, g.Name
 			return d
 		}
 	}
@@ -126,7 +127,9 @@ func (p *Policy) DecideMAB(ep Endpoint) Decision {
 	if reason == "" {
 		reason = "MAC address not in a MAB group"
 	}
-	return p.decision(def.Role, "", reason, def.Remediation, groups, trace)
+	d := p.decision(def.Role, "", reason, def.Remediation, groups, trace)
+	d.MAB = true
+	return d
 }
 
 // GroupsOf returns the names of the groups the endpoint is in, in file order.

@@ -300,7 +300,7 @@ default: {role: isolate}
 	}
 	for _, tt := range tests {
 		d := p.DecideMAB(Endpoint{MAC: tt.mac, Identity: tt.identity, AK: "x"})
-		if d.Role != tt.role || d.MABGroup != tt.group || d.Params.VLAN != tt.vlan || d.Rule != "" {
+		if d.Role != tt.role || d.MABGroup != tt.group || d.Params.VLAN != tt.vlan || d.Rule != "" || !d.MAB {
 			t.Errorf("MAC %q: role %s group %q vlan %d, want %s %q %d", tt.mac, d.Role, d.MABGroup, d.Params.VLAN, tt.role, tt.group, tt.vlan)
 		}
 		if len(d.Trace) == 0 {

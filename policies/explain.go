@@ -18,6 +18,8 @@ func (d Decision) Explain(w io.Writer) {
 		fmt.Fprintf(tw, "decided by:\trule %q\n", d.Rule)
 	case d.MABGroup != "":
 		fmt.Fprintf(tw, "decided by:\tMAB, group %q\n", d.MABGroup)
+	case d.MAB:
+		fmt.Fprintf(tw, "decided by:\tMAB, mab_default\n")
 	default:
 		fmt.Fprintf(tw, "decided by:\tdefault\n")
 	}
@@ -65,7 +67,11 @@ func (d Decision) Explain(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", what, outcome, oneLine(s.Detail))
 	}
 	if d.Rule == "" && d.MABGroup == "" {
-		fmt.Fprintf(tw, "  default\tapplied\t%s\n", oneLine(strings.Join(d.Reasons, "; ")))
+		name := "default"
+		if d.MAB {
+			name = "mab_default"
+		}
+		fmt.Fprintf(tw, "  %s\tapplied\t%s\n", name, oneLine(strings.Join(d.Reasons, "; ")))
 	}
 	tw.Flush()
 }

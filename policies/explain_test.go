@@ -66,6 +66,16 @@ func TestExplain(t *testing.T) {
 			},
 		},
 		{
+			name: "MAB default",
+			d:    p.DecideMAB(Endpoint{MAC: "02:00:00:00:00:05"}),
+			lines: []string{
+				`^decision: +assess$`,
+				`^decided by: +MAB, mab_default$`,
+				`^  group printers +skipped +MAC not in group$`,
+				`^  mab_default +applied +MAC address not in a MAB group; posture assessment required$`,
+			},
+		},
+		{
 			name:  "no trace",
 			d:     Decision{Role: RoleDeny, Reasons: []string{"multi\nline   reason"}},
 			lines: []string{`^decision: +deny$`, `^reason: +multi line reason$`, `^enforcement: +no parameters$`, `^trace: no rules considered$`},

@@ -54,9 +54,7 @@ func Parse(file string, data []byte) (p *Policy, err error) {
 	sum := sha256.Sum256(data)
 	p = &Policy{File: file, Digest: "sha256:" + hex.EncodeToString(sum[:])}
 	l.policy(root, p)
-	if len(l.errs) == 0 {
-		l.compile(p)
-	}
+	l.compile(p)
 	if len(l.errs) > 0 {
 		sort.SliceStable(l.errs, func(i, j int) bool {
 			a, b := l.errs[i], l.errs[j]

@@ -198,6 +198,7 @@ rules:
     role: admit
   - name: r1
     role: allow
+    when: 'os.name = "x"'
 default: { role: deny, colour: red }
 `
 	_, err := Parse("multi.yaml", []byte(src))
@@ -214,7 +215,9 @@ default: { role: deny, colour: red }
 		{9, `unknown group "missing"`},
 		{11, `duplicate rule name "r1"`},
 		{12, `unknown role "allow"`},
-		{13, `unknown field "colour"`},
+		{13, `when: Syntax error: token recognition error at: '= '`},
+		{13, `when: Syntax error: extraneous input`},
+		{14, `unknown field "colour"`},
 	}
 	if len(list) != len(want) {
 		t.Fatalf("got %d errors, want %d:\n%v", len(list), len(want), err)
@@ -225,7 +228,7 @@ default: { role: deny, colour: red }
 		}
 	}
 	text := err.Error()
-	if !strings.HasPrefix(text, "policies: multi.yaml: 6 errors:") || !strings.Contains(text, "multi.yaml:3:") {
+	if !strings.HasPrefix(text, "policies: multi.yaml: 8 errors:") || !strings.Contains(text, "multi.yaml:3:") {
 		t.Errorf("error text:\n%s", text)
 	}
 }

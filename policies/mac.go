@@ -43,6 +43,42 @@ func NormalizeMAC(s string) (string, error) {
 
 // macNibbles parses a full MAC address into its 12 lower-case hex nibbles.
 func macNibbles(s string) (string, error) {
+	// Fast path for the three usual layouts, without allocating more than the result.
+	var n [12]byte
+	k := 0
+	ok := true
+	switch len(s) {
+	case 17: // aa:bb:cc:dd:ee:ff or aa-bb-cc-dd-ee-ff
+		sep := s[2]
+		ok = sep == ':' || sep == '-'
+		for i := 0; i < 17 && ok; i++ {
+			if i%3 == 2 {
+				ok = s[i] == sep
+				continue
+			}
+			n[k], ok = hexNibble(s[i])
+			k++
+		}
+	case 14: // aabb.ccdd.eeff
+		for i := 0; i < 14 && ok; i++ {
+			if i%5 == 4 {
+				ok = s[i] == '.'
+				continue
+			}
+			n[k], ok = hexNibble(s[i])
+			k++
+		}
+	case 12:
+		for i := 0; i < 12 && ok; i++ {
+			n[k], ok = hexNibble(s[i])
+			k++
+		}
+	default:
+		ok = false
+	}
+	if ok {
+		return string(n[:]), nil
+	}
 	p, err := parseMACPattern(s)
 	if err != nil {
 		return "", err
@@ -129,6 +165,17 @@ func parseMACPattern(s string) (macPattern, error) {
 		return bad(`"*" after a complete address`)
 	}
 	return macPattern{nibbles: n, prefix: prefix}, nil
+}
+
+// hexNibble returns c as a lower-case hex digit.
+func hexNibble(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		return c, true
+	case c >= 'A' && c <= 'F':
+		return c + 'a' - 'A', true
+	}
+	return 0, false
 }
 
 // globMatch reports whether s matches pattern, where "*" matches any run of characters (also

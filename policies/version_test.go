@@ -24,7 +24,7 @@ func TestCompareVersions(t *testing.T) {
 		{"0:1.0", "1.0", 0},
 		{"2:1.0", "10:0.1", -1},
 		{"99999999999999999999:1", "1:1", 1},
-		{"a:1", "a:1", 0},  // not an epoch: compared as upstream
+		{"a:1", "a:1", 0},   // not an epoch: compared as upstream
 		{"a:2", "a:10", -1}, // still numeric inside
 		// Revisions.
 		{"1.0-1", "1.0-2", -1},

@@ -29,7 +29,7 @@ const (
 	maxSkipped = 16
 )
 
-// Conn is a PT-TLS session in the data transport phase (RFC 6876 §3.4): it
+// Conn is a PT-TLS session in the data transport phase (RFC 6876 §3): it
 // carries PB-TNC batches. ReadBatch and WriteBatch may be called from
 // different goroutines; two concurrent readers (or writers) are serialized.
 type Conn struct {

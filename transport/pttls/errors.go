@@ -42,11 +42,11 @@ var (
 	ErrServerClosed = errors.New("pttls: server closed")
 )
 
-// ErrorCode is a PT-TLS error code in the IETF namespace (RFC 6876 §3.9.1,
+// ErrorCode is a PT-TLS error code in the IETF namespace (RFC 6876 §3.9,
 // IANA "PT-TLS Error Codes").
 type ErrorCode uint32
 
-// IETF PT-TLS error codes (RFC 6876 §3.9.1).
+// IETF PT-TLS error codes (RFC 6876 §3.9).
 const (
 	CodeReserved            ErrorCode = 0
 	CodeMalformedMessage    ErrorCode = 1

@@ -10,7 +10,7 @@ import (
 
 // Protocol constants (RFC 6876).
 const (
-	// DefaultPort is the TCP port IANA assigned to PT-TLS (RFC 6876 §6.1).
+	// DefaultPort is the TCP port IANA assigned to PT-TLS (RFC 6876, "pt-tls").
 	DefaultPort = 271
 	// HeaderLen is the length of the PT-TLS message header (RFC 6876 §3.5).
 	HeaderLen = 16
