@@ -21,3 +21,7 @@ var (
 	SubtypeNEAClient   = PASubtype{0, 8}
 	SubtypeSWIMA       = PASubtype{0, 9}
 )
+
+// SubtypeTrustnacTPM is the PA subtype of trustnac's TPM attestation
+// messages: vendor 32473 (see patnc.VendorTrustnac), subtype 1.
+var SubtypeTrustnacTPM = PASubtype{32473, 1}
