@@ -308,7 +308,7 @@ func (l *loader) require(fs map[string]field, n *yaml.Node, what string, names .
 
 // policy reads the top-level mapping into p.
 func (l *loader) policy(root *yaml.Node, p *Policy) {
-	fs := l.object(root, "policy file", "version", "roles", "groups", "rules", "default", "mab_default")
+	fs := l.object(root, "policy file", "version", "roles", "groups", "rules", "default", "mab_default", "reference_values")
 	if fs == nil {
 		return
 	}
@@ -331,6 +331,9 @@ func (l *loader) policy(root *yaml.Node, p *Policy) {
 	}
 	if f, ok := fs["rules"]; ok {
 		l.rules(f, p)
+	}
+	if f, ok := fs["reference_values"]; ok {
+		l.references(f, p)
 	}
 	if f, ok := fs["default"]; ok {
 		p.Default = l.deflt(f, "default")
@@ -414,7 +417,7 @@ func (l *loader) groups(f field, p *Policy) {
 	for i, gn := range n.Content {
 		gn = l.resolve(gn)
 		what := fmt.Sprintf("group #%d", i+1)
-		fs := l.object(gn, what, "name", "macs", "identities", "aks", "match", "mab_role")
+		fs := l.object(gn, what, "name", "macs", "identities", "aks", "match", "mab_role", "enrollment")
 		if fs == nil {
 			continue
 		}
@@ -459,6 +462,9 @@ func (l *loader) groups(f field, p *Policy) {
 		}
 		if x, ok := fs["mab_role"]; ok {
 			g.MABRole, _ = l.role(x, what+": mab_role")
+		}
+		if x, ok := fs["enrollment"]; ok {
+			g.Enrollment = l.enrollment(x, what+": enrollment")
 		}
 		if !hasAny(fs, "macs", "identities", "aks", "match") {
 			l.errorf(gn, "%s has no members: give macs, identities, aks or match", what)

@@ -78,6 +78,7 @@ type Policy struct {
 	MABDefault Default         // what DecideMAB returns for a MAC in no group with a mab_role
 	File       string          // the file name given to Parse, used in messages
 	Digest     string          // "sha256:<hex>" of the file's bytes, for audit records
+	References []ReferenceSet  // known-good PCR values (`reference_values:`), file order
 
 	groupIndex map[string]int
 }
@@ -109,6 +110,9 @@ type Group struct {
 	AKs        []string // attestation key identifiers, e.g. "sha256:…"; "*" as for identities
 	Match      string   // optional CEL bool expression over `endpoint`
 	MABRole    string   // role DecideMAB gives a MAC in this group, "" for none
+	// Enrollment is how a new attestation key of a member may be enrolled:
+	// EnrollCredential, EnrollTOFU or EnrollNone; "" leaves it to other groups.
+	Enrollment string
 	Line       int
 
 	macs  []macPattern // parsed MACs
