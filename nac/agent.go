@@ -14,6 +14,7 @@ import (
 
 	"trustnac/imc"
 	osimc "trustnac/imc/os"
+	tpmimc "trustnac/imc/tpm"
 	"trustnac/pdp"
 	"trustnac/transport/pbtnc"
 	"trustnac/transport/pttls"
@@ -82,13 +83,33 @@ func agentTLSConfig(c AgentPDPConfig) (*tls.Config, error) {
 	return tc, nil
 }
 
-// agentCollectors builds the collectors the configuration enables.
-func agentCollectors(cfg *AgentConfig, log *slog.Logger) []imc.Collector {
+// agentCollectors builds the collectors the configuration enables. The
+// returned function releases what they hold (the TPM connection).
+func agentCollectors(cfg *AgentConfig, log *slog.Logger) ([]imc.Collector, func(), error) {
 	var cols []imc.Collector
 	if o := cfg.Collectors.OS; o != nil && !o.Disabled {
 		cols = append(cols, osimc.New(osimc.Config{Root: o.Root}, log.With("imc", "os")))
 	}
-	return cols
+	t := cfg.Collectors.TPM
+	if t == nil {
+		return cols, func() {}, nil
+	}
+	tpm, err := tpmimc.OpenTPM(t.Device)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nac: tpm %s: %w", t.Device, err)
+	}
+	col, err := tpmimc.New(tpm, tpmimc.Config{
+		StateDir: t.StateDir,
+		AKAlg:    t.AKAlg,
+		EKAlg:    t.EKAlg,
+		EventLog: t.EventLog,
+		IMALog:   t.IMALog,
+	}, log.With("imc", "tpm"))
+	if err != nil {
+		tpm.Close()
+		return nil, nil, err
+	}
+	return append(cols, col), func() { tpm.Close() }, nil
 }
 
 // RunAgent runs one assessment against the PDP over PT-TLS and returns the
@@ -129,7 +150,12 @@ func RunAgent(ctx context.Context, cfg *AgentConfig, log *slog.Logger) (*imc.Out
 	}
 	defer conn.Close()
 
-	hs := imc.NewClient(agentCollectors(cfg, log), log).Handshake()
+	cols, release, err := agentCollectors(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	hs := imc.NewClient(cols, log).Handshake()
 	client := pbtnc.NewClient(hs, pbtnc.Config{Language: cfg.Language, CloseAfterResult: true})
 	out, err := client.Start(ctx)
 	if err != nil {

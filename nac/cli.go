@@ -65,6 +65,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newPolicyCmd(stdout),
 		newEndpointsCmd(stdout),
 		newPasswdCmd(stdin, stdout),
+		newAttestCmd(stdout, stderr),
 	)
 	return root
 }

@@ -80,8 +80,22 @@ type PDPConfig struct {
 	PolicyCheckInterval Duration        `yaml:"policy_check_interval"`
 	PTTLS               PTTLSListenConf `yaml:"pttls"`
 	PBTNC               PBTNCConfig     `yaml:"pbtnc"`
+	TPM                 TPMVerifierConf `yaml:"tpm"`
 	API                 APIConfig       `yaml:"api"`
 	Log                 LogConfig       `yaml:"log"`
+}
+
+// TPMVerifierConf configures the TPM attestation verifier of the PDP.
+type TPMVerifierConf struct {
+	// EKRoots are PEM files of the CAs that issue TPM endorsement key
+	// certificates (TPM vendors' roots; swtpm_localca's in the testbed).
+	EKRoots []string `yaml:"ek_roots"`
+	// IMAAllowlist is the file of allowed IMA file digests ("" : no check).
+	IMAAllowlist string `yaml:"ima_allowlist"`
+	// PCRs are quoted (default 0-7 and 10).
+	PCRs []int `yaml:"pcrs"`
+	// Banks are asked for: sha1, sha256, sha384, sm3_256 (default sha256, sha1).
+	Banks []string `yaml:"banks"`
 }
 
 // PTTLSListenConf configures the PDP's PT-TLS listener (RFC 6876).
@@ -151,7 +165,26 @@ type AgentPDPConfig struct {
 
 // CollectorsConfig enables and configures the agent's collectors.
 type CollectorsConfig struct {
-	OS *OSCollectorConfig `yaml:"os"`
+	OS  *OSCollectorConfig  `yaml:"os"`
+	TPM *TPMCollectorConfig `yaml:"tpm"`
+}
+
+// TPMCollectorConfig configures the TPM collector; without it the agent
+// reports no TPM evidence.
+type TPMCollectorConfig struct {
+	// Device is the TPM: a device path (default /dev/tpmrm0) or
+	// "unix:/path" for swtpm's socket.
+	Device string `yaml:"device"`
+	// StateDir keeps the attestation key blobs (default
+	// /var/lib/trustnac/agent).
+	StateDir string `yaml:"state_dir"`
+	// AKAlg is ecc-p256 (default) or sm2; EKAlg is rsa (default) or ecc.
+	AKAlg string `yaml:"ak_alg"`
+	EKAlg string `yaml:"ek_alg"`
+	// EventLog and IMALog are the measurement logs ("-" for none; empty
+	// for the kernel's securityfs files).
+	EventLog string `yaml:"event_log"`
+	IMALog   string `yaml:"ima_log"`
 }
 
 // OSCollectorConfig configures the operating system collector.
@@ -219,6 +252,10 @@ func LoadPDPConfig(path string) (*PDPConfig, error) {
 	c.PTTLS.Key = resolve(dir, c.PTTLS.Key)
 	c.PTTLS.UsersFile = resolve(dir, c.PTTLS.UsersFile)
 	c.Log.Audit = resolve(dir, c.Log.Audit)
+	c.TPM.IMAAllowlist = resolve(dir, c.TPM.IMAAllowlist)
+	for i, r := range c.TPM.EKRoots {
+		c.TPM.EKRoots[i] = resolve(dir, r)
+	}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("nac: %s: %w", path, err)
@@ -273,6 +310,16 @@ func (c *PDPConfig) Validate() error {
 	if c.PBTNC.MaxRounds < 0 {
 		errs = append(errs, errors.New("pbtnc.max_rounds must not be negative"))
 	}
+	for _, p := range c.TPM.PCRs {
+		if p < 0 || p > 23 {
+			errs = append(errs, fmt.Errorf("tpm.pcrs: %d is not a PCR (0-23)", p))
+		}
+	}
+	for _, b := range c.TPM.Banks {
+		if _, ok := bankAlgs[b]; !ok {
+			errs = append(errs, fmt.Errorf("tpm.banks: %q: want sha1, sha256, sha384 or sm3_256", b))
+		}
+	}
 	if c.API.Listen != "off" && !strings.HasPrefix(c.API.Listen, "unix:") {
 		if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
 			errs = append(errs, fmt.Errorf("api.listen: %w", err))
@@ -295,6 +342,15 @@ func LoadAgentConfig(path string) (*AgentConfig, error) {
 	c.PasswordFile = resolve(dir, c.PasswordFile)
 	if c.Collectors.OS != nil {
 		c.Collectors.OS.Root = resolve(dir, c.Collectors.OS.Root)
+	}
+	if t := c.Collectors.TPM; t != nil {
+		t.StateDir = resolve(dir, t.StateDir)
+		if t.EventLog != "-" {
+			t.EventLog = resolve(dir, t.EventLog)
+		}
+		if t.IMALog != "-" {
+			t.IMALog = resolve(dir, t.IMALog)
+		}
 	}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
@@ -322,6 +378,20 @@ func (c *AgentConfig) SetDefaults() {
 	if c.Collectors.OS == nil {
 		c.Collectors.OS = &OSCollectorConfig{}
 	}
+	if t := c.Collectors.TPM; t != nil {
+		if t.Device == "" {
+			t.Device = "/dev/tpmrm0"
+		}
+		if t.StateDir == "" {
+			t.StateDir = "/var/lib/trustnac/agent"
+		}
+		if t.AKAlg == "" {
+			t.AKAlg = "ecc-p256"
+		}
+		if t.EKAlg == "" {
+			t.EKAlg = "rsa"
+		}
+	}
 }
 
 // Validate checks the configuration as a whole.
@@ -339,6 +409,14 @@ func (c *AgentConfig) Validate() error {
 	if c.Password != "" && c.PasswordFile != "" {
 		errs = append(errs, errors.New("password and password_file: set one"))
 	}
+	if t := c.Collectors.TPM; t != nil {
+		if t.AKAlg != "ecc-p256" && t.AKAlg != "sm2" {
+			errs = append(errs, fmt.Errorf("collectors.tpm.ak_alg %q: want ecc-p256 or sm2", t.AKAlg))
+		}
+		if t.EKAlg != "rsa" && t.EKAlg != "ecc" {
+			errs = append(errs, fmt.Errorf("collectors.tpm.ek_alg %q: want rsa or ecc", t.EKAlg))
+		}
+	}
 	if (c.Password != "" || c.PasswordFile != "") && c.Identity == "" {
 		errs = append(errs, errors.New("a password needs an identity"))
 	}
@@ -347,6 +425,9 @@ func (c *AgentConfig) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// bankAlgs are the PCR banks by name, as TPM_ALG_IDs.
+var bankAlgs = map[string]uint16{"sha1": 0x0004, "sha256": 0x000B, "sha384": 0x000C, "sm3_256": 0x0012}
 
 func validPin(s string) bool {
 	h, ok := strings.CutPrefix(s, "sha256:")

@@ -20,10 +20,8 @@ import (
 
 func newEndpointsCmd(stdout io.Writer) *cobra.Command {
 	var (
-		configPath string
-		apiAddr    string
-		storePath  string
-		asJSON     bool
+		addrs  pdpAddrs
+		asJSON bool
 	)
 	cmd := &cobra.Command{
 		Use:   "endpoints",
@@ -32,17 +30,10 @@ func newEndpointsCmd(stdout io.Writer) *cobra.Command {
 The addresses come from the PDP configuration unless --api or --store name them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if apiAddr == "" && storePath == "" {
-				cfg, err := LoadPDPConfig(configPath)
-				if err != nil {
-					return &exitError{code: 2, err: err}
-				}
-				if cfg.API.Listen != "off" {
-					apiAddr = cfg.API.Listen
-				}
-				storePath = filepath.Join(cfg.StateDir, "pdp.db")
+			if err := addrs.resolve(); err != nil {
+				return err
 			}
-			recs, err := listEndpoints(cmd.Context(), apiAddr, storePath)
+			recs, err := listEndpoints(cmd.Context(), addrs.api, addrs.store)
 			if err != nil {
 				return err
 			}
@@ -58,11 +49,9 @@ The addresses come from the PDP configuration unless --api or --store name them.
 			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.StringVarP(&configPath, "config", "c", "/etc/trustnac/pdp.yaml", "PDP configuration file")
-	f.StringVar(&apiAddr, "api", "", "admin API address (host:port or unix:/path)")
-	f.StringVar(&storePath, "store", "", "PDP store file to read when the PDP is not running")
-	f.BoolVar(&asJSON, "json", false, "print JSON")
+	addrs.flags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(newAKCmds(stdout)...)
 	return cmd
 }
 
@@ -74,23 +63,19 @@ func listEndpoints(ctx context.Context, apiAddr, storePath string) ([]*pdp.Recor
 		if err == nil {
 			return recs, nil
 		}
-		var op *net.OpError
-		if storePath == "" || !errors.As(err, &op) {
+		if storePath == "" || !unreachable(err) {
 			return nil, err
 		}
 	}
 	if storePath == "" {
 		return nil, errors.New("nac: neither an API address nor a store to read")
 	}
-	s, err := pdp.OpenBoltStore(storePath, true, time.Second)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	return s.List()
+	return withStore(storePath, true, func(s *pdp.BoltStore) ([]*pdp.Record, error) { return s.List() })
 }
 
-func fetchEndpoints(ctx context.Context, addr string) ([]*pdp.Record, error) {
+// apiClient returns an HTTP client for the admin API at addr
+// (host:port or unix:/path) and the base URL to use with it.
+func apiClient(addr string) (*http.Client, string) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	base := "http://" + addr
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
@@ -100,21 +85,38 @@ func fetchEndpoints(ctx context.Context, addr string) ([]*pdp.Record, error) {
 		}}
 		base = "http://pdp"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/endpoints", nil)
+	return client, base
+}
+
+// callAPI sends method to path of the admin API at addr and decodes the
+// JSON answer into out.
+func callAPI(ctx context.Context, addr, method, path string, out any) error {
+	client, base := apiClient(addr)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
+	body := io.LimitReader(resp.Body, 256<<20)
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("nac: api: %s", resp.Status)
+		var e struct{ Error string }
+		json.NewDecoder(body).Decode(&e)
+		return fmt.Errorf("nac: api: %s: %s", resp.Status, e.Error)
 	}
+	if err := json.NewDecoder(body).Decode(out); err != nil {
+		return fmt.Errorf("nac: api: %w", err)
+	}
+	return nil
+}
+
+func fetchEndpoints(ctx context.Context, addr string) ([]*pdp.Record, error) {
 	var recs []*pdp.Record
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&recs); err != nil {
-		return nil, fmt.Errorf("nac: api: %w", err)
+	if err := callAPI(ctx, addr, http.MethodGet, "/v1/endpoints", &recs); err != nil {
+		return nil, err
 	}
 	return recs, nil
 }

@@ -15,6 +15,8 @@ import (
 
 	"trustnac/imv"
 	osimv "trustnac/imv/os"
+	tpmimv "trustnac/imv/tpm"
+	"trustnac/imv/tpm/ima"
 	"trustnac/pdp"
 	"trustnac/transport/pttls"
 )
@@ -99,8 +101,12 @@ func (p *PDP) Start(ctx context.Context) (err error) {
 		return err
 	}
 
+	tpmv, err := p.tpmVerifier()
+	if err != nil {
+		return err
+	}
 	p.tncs = pdp.NewTNCS(pdp.TNCSConfig{
-		Verifiers:    []imv.Verifier{osimv.New(osimv.Config{}, p.log.With("imv", "os"))},
+		Verifiers:    []imv.Verifier{osimv.New(osimv.Config{}, p.log.With("imv", "os")), tpmv},
 		Policy:       p.policy,
 		Store:        store,
 		Log:          p.log,
@@ -122,6 +128,37 @@ func (p *PDP) Start(ctx context.Context) (err error) {
 	p.log.Info("pdp ready", "pttls", p.ptLn.Addr().String(), "api", api,
 		"policy", p.cfg.Policy, "fingerprint", p.Fingerprint)
 	return nil
+}
+
+// tpmVerifier builds the TPM attestation verifier from the configuration,
+// with the store for enrolled keys and the policy in force for enrollment
+// modes and reference values.
+func (p *PDP) tpmVerifier() (*tpmimv.Verifier, error) {
+	c := p.cfg.TPM
+	roots, err := pdp.LoadCertPool(c.EKRoots)
+	if err != nil {
+		return nil, err
+	}
+	var allow *ima.Allowlist
+	if c.IMAAllowlist != "" {
+		if allow, err = ima.LoadAllowlist(c.IMAAllowlist); err != nil {
+			return nil, err
+		}
+	}
+	var banks []uint16
+	for _, b := range c.Banks {
+		banks = append(banks, pdp.BankAlgs[b])
+	}
+	tp := pdp.TPMPolicy{Source: p.policy}
+	return tpmimv.New(tpmimv.Config{
+		AKs:          p.store,
+		EKRoots:      roots,
+		Enrollment:   tp.Enrollment,
+		References:   tp.References,
+		PCRs:         c.PCRs,
+		Banks:        banks,
+		IMAAllowlist: allow,
+	}, p.log.With("imv", "tpm")), nil
 }
 
 func (p *PDP) onStop(f func(context.Context) error) { p.stops = append(p.stops, f) }
@@ -202,6 +239,9 @@ func (p *PDP) startAPI() error {
 	if path, ok := strings.CutPrefix(p.cfg.API.Listen, "unix:"); ok {
 		os.Remove(path)
 		ln, err = net.Listen("unix", path)
+		if err == nil {
+			err = os.Chmod(path, 0o660)
+		}
 	} else {
 		ln, err = net.Listen("tcp", p.cfg.API.Listen)
 	}
@@ -209,8 +249,12 @@ func (p *PDP) startAPI() error {
 		return fmt.Errorf("nac: api listen: %w", err)
 	}
 	p.apiLn = ln
-	api := &pdp.API{Store: p.store, Log: p.log}
-	p.apiServer = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	api := &pdp.API{Store: p.store, AKs: p.store, Log: p.log}
+	p.apiServer = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ConnContext:       pdp.PeerCredContext,
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -1,10 +1,17 @@
 package pdp
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
+	"syscall"
+	"time"
+
+	tpmimv "trustnac/imv/tpm"
 )
 
 // API is the PDP's read-only admin API, served on a loopback address or a
@@ -13,9 +20,20 @@ import (
 //	GET /v1/endpoints       all endpoint records
 //	GET /v1/endpoints/{id}  one record
 //	GET /healthz            200 once the PDP is serving
+//	GET /v1/aks             enrolled attestation keys
+//	POST /v1/aks/{name}/approve, POST /v1/aks/{name}/revoke
+//	                        only over a Unix socket, from root or the
+//	                        PDP's own user (checked with SO_PEERCRED)
 type API struct {
 	Store Store
+	AKs   AKAdmin
 	Log   *slog.Logger
+}
+
+// AKAdmin lists attestation keys and sets their status.
+type AKAdmin interface {
+	ListAKs() ([]*tpmimv.AKRecord, error)
+	SetAKStatus(name, status string, now time.Time) (*tpmimv.AKRecord, error)
 }
 
 // Handler returns the API's HTTP handler.
@@ -47,7 +65,70 @@ func (a *API) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, rec)
 	})
+	mux.HandleFunc("GET /v1/aks", func(w http.ResponseWriter, r *http.Request) {
+		recs, err := a.AKs.ListAKs()
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		if recs == nil {
+			recs = []*tpmimv.AKRecord{}
+		}
+		writeJSON(w, http.StatusOK, recs)
+	})
+	setStatus := func(status string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if !mayChange(r.Context()) {
+				writeJSON(w, http.StatusForbidden, map[string]string{"error": "changes need the API on a unix socket, as root"})
+				return
+			}
+			rec, err := a.AKs.SetAKStatus(r.PathValue("name"), status, time.Now().UTC())
+			switch {
+			case errors.Is(err, tpmimv.ErrUnknownAK):
+				writeJSON(w, http.StatusNotFound, map[string]string{"error": "attestation key not found"})
+			case err != nil:
+				a.fail(w, err)
+			default:
+				if a.Log != nil {
+					a.Log.Info("attestation key "+status, "ak", rec.Name, "endpoint", rec.EndpointID)
+				}
+				writeJSON(w, http.StatusOK, rec)
+			}
+		}
+	}
+	mux.HandleFunc("POST /v1/aks/{name}/approve", setStatus(AKApproved))
+	mux.HandleFunc("POST /v1/aks/{name}/revoke", setStatus(AKRevoked))
 	return mux
+}
+
+type peerUIDKey struct{}
+
+// PeerCredContext is an http.Server ConnContext that records the user ID of
+// a Unix socket peer (SO_PEERCRED), which mayChange checks.
+func PeerCredContext(ctx context.Context, c net.Conn) context.Context {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return ctx
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return ctx
+	}
+	var cred *syscall.Ucred
+	raw.Control(func(fd uintptr) {
+		cred, err = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	})
+	if err != nil || cred == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, peerUIDKey{}, cred.Uid)
+}
+
+// mayChange reports whether the request came over a Unix socket from root or
+// from the PDP's own user.
+func mayChange(ctx context.Context) bool {
+	uid, ok := ctx.Value(peerUIDKey{}).(uint32)
+	return ok && (uid == 0 || int(uid) == os.Getuid())
 }
 
 func (a *API) fail(w http.ResponseWriter, err error) {

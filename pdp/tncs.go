@@ -234,7 +234,12 @@ func (t *TNCS) decide(ep imv.Endpoint, sessions []imv.Session) (*Decision, error
 		}
 	}
 	combined := imv.Combine(results)
-	pep := policies.Endpoint{ID: ep.ID, MAC: ep.MAC, Identity: ep.Identity, Channel: ep.Channel}
+	pep := policyEndpoint(ep)
+	// An attestation key counts for group membership only once its quote
+	// verified.
+	if tf := facts["tpm"]; tf != nil && tf["quote_verified"] == true {
+		pep.AK, _ = tf["ak"].(string)
+	}
 	pd := pol.Decide(pep, facts)
 	d := &Decision{
 		Endpoint:    ep,
