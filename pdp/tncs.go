@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"trustnac/imv"
+	tpmimv "trustnac/imv/tpm"
 	"trustnac/policies"
 	"trustnac/transport/patnc"
 	"trustnac/transport/pbtnc"
@@ -229,9 +230,17 @@ func (t *TNCS) decide(ep imv.Endpoint, sessions []imv.Session) (*Decision, error
 	facts := policies.Facts{}
 	for i, s := range sessions {
 		results[i] = s.Result()
-		if results[i].Facts != nil {
-			facts[t.cfg.Verifiers[i].Name()] = results[i].Facts
+		if results[i].Facts == nil {
+			continue
 		}
+		name := t.cfg.Verifiers[i].Name()
+		if name == "tpm" {
+			// The TPM verifier also judges the IMA log, whose facts
+			// go to their own namespace.
+			facts["tpm"], facts[tpmimv.FactsIMA] = tpmimv.SplitFacts(results[i].Facts)
+			continue
+		}
+		facts[name] = results[i].Facts
 	}
 	combined := imv.Combine(results)
 	pep := policyEndpoint(ep)

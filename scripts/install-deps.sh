@@ -4,7 +4,9 @@
 # /usr/local/go/bin).
 set -euo pipefail
 
-pkgs=(ca-certificates git make gcc iproute2 procps)
+# swtpm, swtpm-tools and tpm2-tools: software TPMs and the tpm2-tools interop tests;
+# libssl-dev: the go-tpm-tools simulator (cgo) in tests.
+pkgs=(ca-certificates git make gcc iproute2 procps libssl-dev swtpm swtpm-tools tpm2-tools)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -27,12 +27,22 @@ func EncodeAttribute(v Value, noSkip bool) (Attribute, error) {
 }
 
 // NewValue returns a new zero typed value for the IETF standard attribute
-// types 1–12 (RFC 5792 §4.2.1–§4.2.12), or nil for any other type.
+// types 1–12 (RFC 5792 §4.2.1–§4.2.12) and trustnac's TPM evidence types
+// 1–7 (vendor VendorTrustnac, trustnac.go), or nil for any other type. For
+// AttrTPMAK and AttrTPMEK it is a *TPMKey of that kind.
 func NewValue(id AttrID) Value {
-	if id.Vendor != VendorIETF {
-		return nil
+	switch id.Vendor {
+	case VendorIETF:
+		return newIETFValue(id.Type)
+	case VendorTrustnac:
+		return newTrustnacValue(id.Type)
 	}
-	switch id.Type {
+	return nil
+}
+
+// newIETFValue returns a new zero value of IETF type t, or nil.
+func newIETFValue(t uint32) Value {
+	switch t {
 	case AttrAttributeRequest:
 		return new(AttributeRequest)
 	case AttrProductInformation:
@@ -62,12 +72,13 @@ func NewValue(id AttrID) Value {
 }
 
 // Decodable reports whether DecodeAttribute has a typed value for id: the
-// IETF standard attribute types 1–12.
+// IETF standard attribute types 1–12 and trustnac's types 1–7.
 func Decodable(id AttrID) bool { return NewValue(id) != nil }
 
 // DecodeAttribute decodes the value of an IETF standard attribute (types
-// 1–12, RFC 5792 §4.2.1–§4.2.12) into its typed value, returned as a
-// pointer (*ProductInformation, *AssessmentResult, ...). Other vendors and
+// 1–12, RFC 5792 §4.2.1–§4.2.12) or of a trustnac TPM evidence attribute
+// (vendor VendorTrustnac, types 1–7) into its typed value, returned as a
+// pointer (*ProductInformation, *TPMQuote, ...). Other vendors and
 // types give an error wrapping ErrUnknownAttribute; the caller keeps the raw
 // Attribute. A malformed value gives a *ParseError whose Offset counts from
 // the start of the value ((*Message).DecodeAt counts from the message).

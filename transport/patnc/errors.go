@@ -8,7 +8,8 @@ import (
 // Sentinel errors callers test with errors.Is.
 var (
 	// ErrUnknownAttribute reports an attribute DecodeAttribute has no typed
-	// value for (not IETF types 1–12); the caller keeps the raw Attribute.
+	// value for (not IETF types 1–12 nor trustnac types 1–7); the caller keeps
+	// the raw Attribute.
 	ErrUnknownAttribute = errors.New("patnc: unknown attribute type")
 
 	// ErrMalformed is wrapped by every error about bytes that do not follow

@@ -37,7 +37,8 @@ const (
 const NoLog = ^uint64(0)
 
 // PCRSelection names PCRs of one bank: Hash is a TPM_ALG_ID (0x0004 SHA-1,
-// 0x000B SHA-256, 0x000C SHA-384, 0x0012 SM3-256); PCRs are indexes 0–23.
+// 0x000B SHA-256, 0x000C SHA-384, 0x0012 SM3-256); PCRs are indexes 0–23,
+// each at most once. They travel as a bitmap and decode in ascending order.
 type PCRSelection struct {
 	Hash uint16
 	PCRs []uint8
@@ -77,7 +78,9 @@ type TPMQuote struct {
 // TPMKey is a TPM key's public area (TPMT_PUBLIC, the contents of a
 // TPM2B_PUBLIC) and, for an endorsement key, its certificate (DER) when the
 // TPM has one. Attribute AttrTPMAK carries the attestation key, AttrTPMEK
-// the endorsement key.
+// the endorsement key; make values with NewTPMAK or NewTPMEK (a TPMKey
+// literal has neither type and does not encode). DecodeAttribute sets the
+// kind from the attribute type.
 type TPMKey struct {
 	kind   uint32 // AttrTPMAK or AttrTPMEK
 	Public []byte

@@ -1,0 +1,201 @@
+package tpmimc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"trustnac/transport/patnc"
+)
+
+// session is the collector's part of one handshake. It keeps no state:
+// every request is answered from the TPM and the logs as they are now.
+type session struct {
+	c *Collector
+}
+
+// Begin returns the AK (AttrTPMAK) and the EK with its certificate
+// (AttrTPMEK). Without an AK it sends nothing: the verifier cannot attest
+// this endpoint and will say so. An EK that cannot be read is left out.
+func (s *session) Begin(ctx context.Context) ([]patnc.Attribute, error) {
+	return s.c.keyAttributes(ctx, true, true), nil
+}
+
+// Receive answers the verifier (see README.md):
+//   - a TPM Credential Challenge with a TPM Credential Response;
+//   - a TPM Quote Request with a TPM Quote (none when the request selects
+//     no PCRs: a request for more log only) and one Measurement Log piece
+//     per requested log;
+//   - an Attribute Request naming AttrTPMAK or AttrTPMEK with those.
+//
+// A NOSKIP attribute it does not know, or one that does not parse, makes
+// it ignore the whole message and answer with a PA-TNC Error (RFC 5792
+// §4.2, §4.2.8). TPM failures are logged and leave their answer out.
+func (s *session) Receive(ctx context.Context, msg *patnc.Message) ([]patnc.Attribute, error) {
+	var (
+		req            *patnc.TPMQuoteRequest
+		ch             *patnc.TPMCredentialChallenge
+		wantAK, wantEK bool
+		answer         []patnc.Attribute
+	)
+	for i, a := range msg.Attributes {
+		v, err := msg.DecodeAt(i)
+		if err != nil {
+			e, ok := paErrorFor(msg, i, err)
+			if !ok {
+				continue
+			}
+			s.c.log.Warn("rejecting PA-TNC message from verifier", "attr", a.ID().String(), "err", err)
+			ea, err := patnc.EncodeAttribute(e, false)
+			if err != nil {
+				return nil, fmt.Errorf("tpmimc: encode PA-TNC error: %w", err)
+			}
+			answer = append(answer, ea)
+			continue
+		}
+		switch v := v.(type) {
+		case *patnc.TPMQuoteRequest:
+			if req == nil {
+				req = v
+			}
+		case *patnc.TPMCredentialChallenge:
+			if ch == nil {
+				ch = v
+			}
+		case *patnc.AttributeRequest:
+			for _, id := range *v {
+				if id.Vendor != patnc.VendorTrustnac {
+					continue
+				}
+				switch id.Type {
+				case patnc.AttrTPMAK:
+					wantAK = true
+				case patnc.AttrTPMEK:
+					wantEK = true
+				}
+			}
+		case *patnc.PAError:
+			s.c.log.Warn("verifier reported a PA-TNC error", "vendor", v.Vendor, "code", v.Code)
+		}
+	}
+	if len(answer) > 0 {
+		return answer, nil
+	}
+	var out []patnc.Attribute
+	if wantAK || wantEK {
+		out = append(out, s.c.keyAttributes(ctx, wantAK, wantEK)...)
+	}
+	if ch != nil {
+		if a, ok := s.c.credentialResponse(ctx, ch); ok {
+			out = append(out, a)
+		}
+	}
+	if req != nil {
+		out = append(out, s.c.quoteAttributes(ctx, req)...)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// paErrorFor returns the PA-TNC Error answering attribute i of msg, which
+// failed to decode with err; ok is false when the attribute is simply
+// skipped (unknown, without NOSKIP).
+func paErrorFor(msg *patnc.Message, i int, err error) (*patnc.PAError, bool) {
+	a := msg.Attributes[i]
+	if errors.Is(err, patnc.ErrUnknownAttribute) {
+		if !a.NoSkip {
+			return nil, false
+		}
+		return patnc.NewAttributeTypeNotSupportedError(msg.Header(), a), true
+	}
+	var pe *patnc.ParseError
+	if errors.As(err, &pe) {
+		return pe.PAError(msg.Header()), true
+	}
+	off, _ := msg.ValueOffset(i)
+	return patnc.NewInvalidParameterError(msg.Header(), off), true
+}
+
+// encode encodes v, logging a failure.
+func (c *Collector) encode(v patnc.Value) (patnc.Attribute, bool) {
+	a, err := patnc.EncodeAttribute(v, false)
+	if err != nil {
+		c.log.Warn("cannot encode attribute", "attr", v.AttrID().String(), "err", err)
+		return patnc.Attribute{}, false
+	}
+	return a, true
+}
+
+// keyAttributes returns the AK and EK attributes asked for. Without an AK,
+// nothing.
+func (c *Collector) keyAttributes(ctx context.Context, ak, ek bool) []patnc.Attribute {
+	var out []patnc.Attribute
+	if ak {
+		k, err := c.AK(ctx)
+		if err != nil {
+			c.log.Warn("no attestation key", "err", err)
+			return nil
+		}
+		if a, ok := c.encode(patnc.NewTPMAK(k.PublicBytes)); ok {
+			out = append(out, a)
+		}
+	}
+	if ek {
+		pub, cert, err := c.EK(ctx)
+		if err != nil {
+			c.log.Warn("no endorsement key", "err", err)
+		} else if a, ok := c.encode(patnc.NewTPMEK(pub, cert)); ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// credentialResponse activates the credential of a challenge. The secret
+// is never logged.
+func (c *Collector) credentialResponse(ctx context.Context, ch *patnc.TPMCredentialChallenge) (patnc.Attribute, bool) {
+	secret, err := c.ActivateCredential(ctx, ch)
+	if err != nil {
+		c.log.Warn("credential activation failed", "err", err)
+		return patnc.Attribute{}, false
+	}
+	c.log.Info("activated credential")
+	return c.encode(&patnc.TPMCredentialResponse{Secret: secret})
+}
+
+// quoteAttributes answers a quote request: the quote when PCRs are
+// selected, then one piece of each requested log, read after the quote so
+// that the log covers at least what the quote does.
+func (c *Collector) quoteAttributes(ctx context.Context, req *patnc.TPMQuoteRequest) []patnc.Attribute {
+	var out []patnc.Attribute
+	if len(req.Selections) > 0 {
+		q, err := c.Quote(ctx, req.Nonce, req.Selections)
+		if err != nil {
+			c.log.Warn("quote failed", "err", err)
+		} else if a, ok := c.encode(q); ok {
+			out = append(out, a)
+			c.log.Debug("quoted", "pcrs", len(q.PCRs))
+		}
+	}
+	done := map[uint8]bool{}
+	for _, l := range req.Logs {
+		if l.Offset == patnc.NoLog || done[l.Kind] {
+			continue
+		}
+		done[l.Kind] = true
+		piece, err := c.LogPiece(l.Kind, l.Offset)
+		if err != nil {
+			c.log.Debug("measurement log not sent", "kind", l.Kind, "err", err)
+			continue
+		}
+		if piece == nil {
+			continue
+		}
+		if a, ok := c.encode(piece); ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}

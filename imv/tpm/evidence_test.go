@@ -1,0 +1,320 @@
+package tpmimv
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// readGolden reads a quote tpm2-tools 5.4 made on swtpm (interop_test.go
+// -update writes them).
+func readGolden(t *testing.T, alg, prefix string) Evidence {
+	t.Helper()
+	dir := filepath.Join("testdata", "tpm2-tools", alg)
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	nonce, err := hex.DecodeString(strings.TrimSpace(string(read("nonce"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Evidence{AKPublic: read("ak.pub"), Attest: read(prefix + ".msg"), Signature: read(prefix + ".sig"), Nonce: nonce, PCRs: read(prefix + ".pcrs")}
+}
+
+func TestGoldenTPM2Tools(t *testing.T) {
+	for _, tc := range []struct{ dir, alg string }{{"ecdsa", AKAlgECDSAP256}, {"sm2", AKAlgSM2}} {
+		for _, form := range []string{"quote", "values"} {
+			t.Run(tc.dir+"/"+form, func(t *testing.T) {
+				ev := readGolden(t, tc.dir, form)
+				v := mustVerify(t, ev, nil)
+				if !v.OK || v.AKAlg != tc.alg || !strings.HasPrefix(v.AKName, "sha256:") {
+					t.Fatalf("verdict %+v", v)
+				}
+				// swtpm's PCR 7 was extended once with 0xab...; the rest are zero.
+				pcr7 := sum(algSHA256, nil, append(make([]byte, 32), bytes.Repeat([]byte{0xab}, 32)...))
+				if !bytes.Equal(v.PCRs[algSHA256][7], pcr7) || !bytes.Equal(v.PCRs[algSHA256][0], make([]byte, 32)) || len(v.PCRs[algSHA1]) != 2 {
+					t.Errorf("PCRs %x", v.PCRs)
+				}
+				// The AK's name is what tpm2-tools computes: sha256 of the TPMT_PUBLIC.
+				if want := "sha256:" + hex.EncodeToString(sum(algSHA256, nil, ev.AKPublic[2:])); v.AKName != want {
+					t.Errorf("AK name %s, want %s", v.AKName, want)
+				}
+				ev.Attest[40] ^= 0x10
+				wantRefused(t, ev, "signature does not verify")
+			})
+		}
+	}
+}
+
+// constructed returns evidence from a software AK over a fresh selection.
+func constructed(t *testing.T, alg string, hash uint16) (Evidence, *testTPM) {
+	ak := newTestAK(t, alg, hash)
+	tp := newTestTPM(t, ak, algSHA256, algSM3256)
+	tp.extend(7, []byte("x"))
+	nonce := []byte("0123456789abcdef")
+	sels := []pcrSelection{sel(algSHA256, 0, 7), sel(algSM3256, 7)}
+	q := tp.quoteSelection(t, nonce, sels)
+	var values []byte
+	for _, v := range q.PCRs {
+		values = append(values, v.Digest...)
+	}
+	pub := binary.BigEndian.AppendUint16(nil, uint16(len(ak.public)))
+	return Evidence{AKPublic: append(pub, ak.public...), Attest: q.Attest, Signature: q.Signature, Nonce: nonce, PCRs: values}, tp
+}
+
+func TestVerifyEvidence(t *testing.T) {
+	for _, c := range []struct {
+		alg  string
+		hash uint16
+	}{{AKAlgECDSAP256, algSHA256}, {AKAlgECDSAP256, algSHA384}, {AKAlgSM2, algSM3256}, {AKAlgSM2, algSHA256}} {
+		t.Run(c.alg+"/"+BankName(c.hash), func(t *testing.T) {
+			ev, tp := constructed(t, c.alg, c.hash)
+			ref := []ReferenceSet{{Name: "r", PCRs: map[uint16]map[int][][]byte{algSM3256: {7: {tp.pcrs[algSM3256][7]}}}}}
+			v := mustVerify(t, ev, ref)
+			if !v.OK || v.ReferenceMatch != "r" || v.Clock != tp.clock || v.ResetCount != 3 || v.RestartCount != 1 {
+				t.Fatalf("verdict %+v", v)
+			}
+			// The bare TPMT_PUBLIC works as well as the TPM2B_PUBLIC.
+			bare := ev
+			bare.AKPublic = ev.AKPublic[2:]
+			if v := mustVerify(t, bare, nil); !v.OK {
+				t.Errorf("bare public: %+v", v)
+			}
+			noPCRs := ev
+			noPCRs.PCRs = nil
+			if v := mustVerify(t, noPCRs, nil); !v.OK || v.PCRs != nil {
+				t.Errorf("without PCRs: %+v", v)
+			}
+			if v := mustVerify(t, noPCRs, ref); v.OK {
+				t.Error("references checked without PCR values")
+			}
+			other := ev
+			other.PCRs = bytes.Clone(ev.PCRs)
+			other.PCRs[len(other.PCRs)-1] ^= 1
+			wantRefused(t, other, "do not match the quoted PCR digest")
+			offRef := []ReferenceSet{{Name: "r", PCRs: map[uint16]map[int][][]byte{algSHA256: {7: {make([]byte, 32)}}}}}
+			if v := mustVerify(t, ev, offRef); v.OK || v.ReferenceMatch != "" ||
+				v.Reasons[0] != "PCR 7 (Secure Boot policy, sha256 bank) differs from the reference values: enable Secure Boot and restore the approved key databases" {
+				t.Errorf("off reference: %+v", v)
+			}
+		})
+	}
+}
+
+func TestVerifyEvidenceRefusals(t *testing.T) {
+	ev, tp := constructed(t, AKAlgECDSAP256, 0)
+	resign := func(a *attest) Evidence {
+		e := ev
+		e.Attest = a.appendBinary(nil)
+		e.Signature = tp.ak.sign(t, e.Attest)
+		return e
+	}
+	base, err := parseAttest(ev.Attest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notGenerated := *base
+	notGenerated.Magic = 0x12345678
+	notQuote := *base
+	notQuote.Type = 0x8017 // TPM_ST_ATTEST_CERTIFY
+	unrestricted := ev
+	k := tp.ak.withAttributes(t, akAttrs&^attrRestricted)
+	unrestricted.AKPublic = k.public
+	wrongScheme := ev
+	sm2 := newTestAK(t, AKAlgSM2, 0)
+	wrongScheme.Signature = sm2.sign(t, ev.Attest)
+
+	for _, tc := range []struct {
+		name   string
+		ev     Evidence
+		reason string
+	}{
+		{"not generated by a TPM", resign(&notGenerated), "not generated by a TPM"},
+		{"not a quote", resign(&notQuote), "not a quote"},
+		{"unrestricted AK", unrestricted, "not a restricted signing key"},
+		{"SM2 signature for an ECDSA AK", wrongScheme, "scheme"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { wantRefused(t, tc.ev, tc.reason) })
+	}
+
+	for _, tc := range []struct {
+		name string
+		ev   func(Evidence) Evidence
+		err  error
+	}{
+		{"no nonce", func(e Evidence) Evidence { e.Nonce = nil; return e }, ErrNoNonce},
+		{"no signature", func(e Evidence) Evidence { e.Signature = nil; return e }, ErrEvidence},
+		{"huge attest", func(e Evidence) Evidence { e.Attest = make([]byte, maxAttest+1); return e }, ErrEvidence},
+		{"RSA AK", func(e Evidence) Evidence { e.AKPublic = []byte{0, 1, 0, 0xb, 0, 0, 0, 0, 0, 0}; return e }, ErrUnsupportedKey},
+		{"truncated AK", func(e Evidence) Evidence { e.AKPublic = e.AKPublic[:20]; return e }, ErrMalformed},
+		{"truncated signature", func(e Evidence) Evidence { e.Signature = e.Signature[:10]; return e }, ErrMalformed},
+		{"PCR file of another size", func(e Evidence) Evidence { e.PCRs = e.PCRs[1:]; return e }, ErrEvidence},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := VerifyEvidence(tc.ev(ev), nil); !errors.Is(err, tc.err) {
+				t.Errorf("err %v, want %v", err, tc.err)
+			}
+		})
+	}
+}
+
+// serializedPCRFile builds tpm2-tools' serialized PCR file.
+func serializedPCRFile(sels []pcrSelection, digests [][]byte) []byte {
+	le := binary.LittleEndian
+	b := le.AppendUint32(nil, uint32(len(sels)))
+	for i := range serializedBanks {
+		e := make([]byte, serializedSelectionLen)
+		if i < len(sels) {
+			le.PutUint16(e, sels[i].Hash)
+			e[2] = byte(len(sels[i].Select))
+			copy(e[3:], sels[i].Select)
+		}
+		b = append(b, e...)
+	}
+	lists := (len(digests) + serializedDigestsPerList - 1) / serializedDigestsPerList
+	b = le.AppendUint32(b, uint32(lists))
+	for l := range lists {
+		chunk := digests[l*serializedDigestsPerList : min(len(digests), (l+1)*serializedDigestsPerList)]
+		list := le.AppendUint32(nil, uint32(len(chunk)))
+		for d := range serializedDigestsPerList {
+			e := make([]byte, serializedDigestLen)
+			if d < len(chunk) {
+				le.PutUint16(e, uint16(len(chunk[d])))
+				copy(e[2:], chunk[d])
+			}
+			list = append(list, e...)
+		}
+		b = append(b, list...)
+	}
+	return b
+}
+
+func TestPCRFileForms(t *testing.T) {
+	ak := newTestAK(t, AKAlgSM2, 0)
+	tp := newTestTPM(t, ak)
+	for i := range 24 {
+		tp.extend(i, []byte{byte(i)})
+	}
+	// 12 PCRs in two banks: more than one TPML_DIGEST of 8.
+	sels := []pcrSelection{sel(algSHA256, 0, 1, 2, 3, 4, 5, 6, 7, 10), sel(algSHA1, 0, 7, 23)}
+	q := tp.quoteSelection(t, []byte("nonce-01"), sels)
+	var digests [][]byte
+	var values []byte
+	for _, v := range q.PCRs {
+		digests = append(digests, v.Digest)
+		values = append(values, v.Digest...)
+	}
+	var marshaled []byte
+	marshaled = binary.BigEndian.AppendUint32(marshaled, uint32(len(sels)))
+	for _, s := range sels {
+		marshaled = binary.BigEndian.AppendUint16(marshaled, s.Hash)
+		marshaled = append(marshaled, byte(len(s.Select)))
+		marshaled = append(marshaled, s.Select...)
+	}
+	marshaled = binary.BigEndian.AppendUint32(marshaled, 2)
+	for _, chunk := range [][][]byte{digests[:8], digests[8:]} {
+		marshaled = binary.BigEndian.AppendUint32(marshaled, uint32(len(chunk)))
+		for _, d := range chunk {
+			marshaled = appendTPM2B(marshaled, d)
+		}
+	}
+	for name, file := range map[string][]byte{
+		"serialized": serializedPCRFile(sels, digests),
+		"values":     values,
+		"marshaled":  marshaled,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ev := Evidence{AKPublic: ak.public, Attest: q.Attest, Signature: q.Signature, Nonce: []byte("nonce-01"), PCRs: file}
+			v := mustVerify(t, ev, nil)
+			if !v.OK || len(v.PCRs[algSHA256]) != 9 || !bytes.Equal(v.PCRs[algSHA1][23], tp.pcrs[algSHA1][23]) {
+				t.Fatalf("verdict %+v", v)
+			}
+		})
+	}
+}
+
+func TestVerdictJSON(t *testing.T) {
+	ev := readGolden(t, "sm2", "quote")
+	v := mustVerify(t, ev, nil)
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		OK      bool                         `json:"ok"`
+		AK      string                       `json:"ak"`
+		AKAlg   string                       `json:"ak_alg"`
+		Reasons []string                     `json:"reasons"`
+		PCRs    map[string]map[string]string `json:"pcrs"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.OK || got.AK != v.AKName || got.AKAlg != "sm2" || got.Reasons == nil || got.PCRs["sha256"]["0"] != strings.Repeat("00", 32) {
+		t.Errorf("JSON %s", b)
+	}
+}
+
+func TestParseReferences(t *testing.T) {
+	zero32 := strings.Repeat("00", 32)
+	good := `
+- name: golden
+  pcrs:
+    sha256:
+      0: ` + zero32 + `
+      7: [0x` + strings.Repeat("11", 32) + `, ` + strings.Repeat("22", 32) + `]
+    sm3_256: {10: ` + zero32 + `}
+- name: other
+  groups: [lab]
+  pcrs: {sha1: {0: "` + strings.Repeat("00", 20) + `"}}
+`
+	sets, err := ParseReferences([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sets) != 2 || sets[0].Name != "golden" || len(sets[0].PCRs[algSHA256][7]) != 2 ||
+		sets[0].PCRs[algSHA256][7][1][0] != 0x22 || len(sets[0].PCRs[algSM3256][10][0]) != 32 || len(sets[1].PCRs[algSHA1][0][0]) != 20 {
+		t.Errorf("sets %+v", sets)
+	}
+	policy := "version: 1\nroles: {}\nreference_values:\n" + strings.ReplaceAll(good, "\n", "\n  ")
+	if sets, err := ParseReferences([]byte(policy)); err != nil || len(sets) != 2 {
+		t.Errorf("policy file: %v %v", sets, err)
+	}
+	path := filepath.Join(t.TempDir(), "ref.yaml")
+	os.WriteFile(path, []byte(good), 0o600)
+	if sets, err := LoadReferenceFile(path); err != nil || len(sets) != 2 {
+		t.Errorf("LoadReferenceFile: %v %v", sets, err)
+	}
+	for _, bad := range []string{
+		"",
+		"name: x",
+		"- name: x",
+		"- pcrs: {sha256: {0: " + zero32 + "}}",
+		"- name: x\n  pcrs: {md5: {0: " + zero32 + "}}",
+		"- name: x\n  pcrs: {sha256: {24: " + zero32 + "}}",
+		"- name: x\n  pcrs: {sha256: {0: " + zero32[2:] + "}}",
+		"- name: x\n  pcrs: {sha1: {0: " + zero32 + "}}",
+		"- name: x\n  pcrs: {sha256: {0: zz}}",
+		"- name: x\n  pcrs: {sha256: {0: []}}",
+		"- name: x\n  color: red\n  pcrs: {sha256: {0: " + zero32 + "}}",
+		"- name: x\n  pcrs: {sha256: {0: " + zero32 + "}}\n- name: x\n  pcrs: {sha256: {0: " + zero32 + "}}",
+		"- name: x\n  pcrs: {sha256: {}}",
+	} {
+		if _, err := ParseReferences([]byte(bad)); !errors.Is(err, ErrReferenceFile) {
+			t.Errorf("%q: err %v", bad, err)
+		}
+	}
+	if _, err := LoadReferenceFile(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("missing file accepted")
+	}
+}
