@@ -44,10 +44,12 @@ log:
 YAML
 
 start_pdp() {
+	local before
+	before=$(grep -c "pdp ready" "$work/pdp.log" 2>/dev/null)
 	"$nac" pdp --config "$work/pdp.yaml" 2>>"$work/pdp.log" &
 	pdp_pid=$!
 	for _ in $(seq 100); do
-		grep -q "pdp ready" "$work/pdp.log" 2>/dev/null && return 0
+		[ "$(grep -c "pdp ready" "$work/pdp.log" 2>/dev/null)" -gt "${before:-0}" ] && return 0
 		kill -0 "$pdp_pid" 2>/dev/null || break
 		sleep 0.1
 	done
