@@ -87,6 +87,12 @@ reference_values:
 // tpmLab starts a swtpm and a PDP whose policy holds the swtpm's current
 // PCR values as reference.
 func tpmLab(t *testing.T) (*lab, *testbed.SWTPM) {
+	return tpmLabPrepared(t, nil)
+}
+
+// tpmLabPrepared is tpmLab with prepare run on the swtpm before its PCRs
+// are taken as the reference.
+func tpmLabPrepared(t *testing.T, prepare func(*testbed.SWTPM)) (*lab, *testbed.SWTPM) {
 	t.Helper()
 	if err := testbed.SWTPMAvailable(); err != nil {
 		t.Skip(err)
@@ -96,6 +102,9 @@ func tpmLab(t *testing.T) (*lab, *testbed.SWTPM) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Stop() })
+	if prepare != nil {
+		prepare(s)
+	}
 	var refs strings.Builder
 	for _, idx := range quotedPCRs {
 		fmt.Fprintf(&refs, "        %d: %q\n", idx, readPCRs(t, s)[idx])
