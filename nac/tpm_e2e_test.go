@@ -179,12 +179,32 @@ func TestEndToEndTPM(t *testing.T) {
 				t.Errorf("pcr_mismatches = %v", rec.Facts["tpm"]["pcr_mismatches"])
 			}
 
+			// The admin lists the AKs through the API; changes need the
+			// API on a unix socket, so over TCP they are refused.
+			api := l.pdp.APIAddr().String()
+			if code, out, errs := runNac(t, nil, "endpoints", "aks", "--api", api); code != 0 || !strings.Contains(out, ak.Name) || !strings.Contains(out, "approved") {
+				t.Errorf("nac endpoints aks: exit %d, %s %s", code, out, errs)
+			}
+			if code, _, errs := runNac(t, nil, "endpoints", "revoke", ak.Name, "--api", api); code == 0 || !strings.Contains(errs, "403") {
+				t.Errorf("revoke over TCP: exit %d, %s", code, errs)
+			}
 			// The admin revokes the AK: every later assessment is a denial.
 			if _, err := l.pdp.store.SetAKStatus(ak.Name, pdp.AKRevoked, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			if o, err := RunAgent(ctx, agent, testLogger(t)); err != nil || o.Role != "deny" {
 				t.Errorf("revoked AK: %v, %v; want deny", o, err)
+			}
+			// With the PDP down, the admin approves it again in the store.
+			l.stop()
+			store := filepath.Join(l.cfg.StateDir, "pdp.db")
+			if code, out, errs := runNac(t, nil, "endpoints", "approve", ak.Name, "--store", store); code != 0 || !strings.Contains(out, "approved") {
+				t.Errorf("approve in the store: exit %d, %s %s", code, out, errs)
+			}
+			l.start()
+			agent.PDP.Address, agent.PDP.Pin = l.pdp.PTTLSAddr().String(), l.pdp.Fingerprint
+			if o, err := RunAgent(ctx, agent, testLogger(t)); err != nil || o.Role != "isolate" {
+				t.Errorf("re-approved AK with PCR 7 still off: %v, %v; want isolate", o, err)
 			}
 		})
 	}

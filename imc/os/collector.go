@@ -160,7 +160,7 @@ func (s *session) Receive(ctx context.Context, msg *patnc.Message) ([]patnc.Attr
 	for i, a := range msg.Attributes {
 		v, err := msg.DecodeAt(i)
 		if err != nil {
-			e, ok := paErrorFor(msg, i, err)
+			e, ok := patnc.ErrorFor(msg, i, err)
 			if !ok {
 				continue // an attribute we may skip
 			}
@@ -186,25 +186,6 @@ func (s *session) Receive(ctx context.Context, msg *patnc.Message) ([]patnc.Attr
 		return nil, nil
 	}
 	return s.c.attributes(ctx, requested)
-}
-
-// paErrorFor returns the PA-TNC Error answering attribute i of msg, which
-// failed to decode with err; ok is false when the attribute is simply
-// skipped (unknown, without NOSKIP).
-func paErrorFor(msg *patnc.Message, i int, err error) (*patnc.PAError, bool) {
-	a := msg.Attributes[i]
-	if errors.Is(err, patnc.ErrUnknownAttribute) {
-		if !a.NoSkip {
-			return nil, false
-		}
-		return patnc.NewAttributeTypeNotSupportedError(msg.Header(), a), true
-	}
-	var pe *patnc.ParseError
-	if errors.As(err, &pe) {
-		return pe.PAError(msg.Header()), true
-	}
-	off, _ := msg.ValueOffset(i)
-	return patnc.NewInvalidParameterError(msg.Header(), off), true
 }
 
 // snapshot caches what several attributes share within one collection.

@@ -145,21 +145,14 @@ func (s *session) Receive(ctx context.Context, msg *patnc.Message) ([]patnc.Attr
 			values = append(values, val)
 			continue
 		}
-		var e *patnc.PAError
-		switch pe := (*patnc.ParseError)(nil); {
-		case errors.Is(err, patnc.ErrUnknownAttribute):
-			if !a.NoSkip {
-				s.log.Debug("ignoring unknown attribute", "attr", a.ID().String())
-				continue
-			}
-			e = patnc.NewAttributeTypeNotSupportedError(msg.Header(), a)
+		e, ok := patnc.ErrorFor(msg, i, err)
+		if !ok {
+			s.log.Debug("ignoring unknown attribute", "attr", a.ID().String())
+			continue
+		}
+		if errors.Is(err, patnc.ErrUnknownAttribute) {
 			s.note("the endpoint sent an unsupported mandatory attribute " + attrName(a.ID()))
-		case errors.As(err, &pe):
-			e = pe.PAError(msg.Header())
-			s.note("the endpoint sent a malformed " + attrName(a.ID()) + " attribute")
-		default:
-			off, _ := msg.ValueOffset(i)
-			e = patnc.NewInvalidParameterError(msg.Header(), off)
+		} else {
 			s.note("the endpoint sent a malformed " + attrName(a.ID()) + " attribute")
 		}
 		s.log.Warn("rejecting PA-TNC message", "attr", a.ID().String(), "err", err)

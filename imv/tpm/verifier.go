@@ -215,20 +215,13 @@ func (s *session) Receive(ctx context.Context, msg *patnc.Message) ([]patnc.Attr
 			values = append(values, val)
 			continue
 		}
-		var e *patnc.PAError
-		switch pe := (*patnc.ParseError)(nil); {
-		case errors.Is(err, patnc.ErrUnknownAttribute):
-			if !a.NoSkip {
-				continue
-			}
-			e = patnc.NewAttributeTypeNotSupportedError(msg.Header(), a)
+		e, ok := patnc.ErrorFor(msg, i, err)
+		if !ok {
+			continue
+		}
+		if errors.Is(err, patnc.ErrUnknownAttribute) {
 			s.note("the endpoint sent an unsupported mandatory attribute " + a.ID().String())
-		case errors.As(err, &pe):
-			e = pe.PAError(msg.Header())
-			s.deny("the endpoint sent malformed TPM evidence (" + attrName(a.ID()) + ")")
-		default:
-			off, _ := msg.ValueOffset(i)
-			e = patnc.NewInvalidParameterError(msg.Header(), off)
+		} else {
 			s.deny("the endpoint sent malformed TPM evidence (" + attrName(a.ID()) + ")")
 		}
 		s.log.Warn("rejecting PA-TNC message", "attr", a.ID().String(), "err", err)

@@ -2,6 +2,7 @@ package patnc
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -198,4 +199,23 @@ func (e *PAError) UnsupportedAttribute() (Attribute, bool) {
 		Vendor: vendor24(f[1:]),
 		Type:   binary.BigEndian.Uint32(f[4:]),
 	}, true
+}
+
+// ErrorFor returns the PA-TNC Error that answers attribute i of msg, which
+// failed to decode with err (from msg.DecodeAt(i)); ok is false when the
+// attribute is to be skipped: unknown and without NOSKIP (RFC 5792 §4.2).
+func ErrorFor(msg *Message, i int, err error) (e *PAError, ok bool) {
+	a := msg.Attributes[i]
+	if errors.Is(err, ErrUnknownAttribute) {
+		if !a.NoSkip {
+			return nil, false
+		}
+		return NewAttributeTypeNotSupportedError(msg.Header(), a), true
+	}
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		return pe.PAError(msg.Header()), true
+	}
+	off, _ := msg.ValueOffset(i)
+	return NewInvalidParameterError(msg.Header(), off), true
 }
