@@ -104,7 +104,7 @@ func agentCollectors(cfg *AgentConfig, log *slog.Logger) ([]imc.Collector, func(
 		EKAlg:    t.EKAlg,
 		EventLog: t.EventLog,
 		IMALog:   t.IMALog,
-	}, log.With("imc", "tpm"))
+	}, log)
 	if err != nil {
 		tpm.Close()
 		return nil, nil, err
