@@ -153,34 +153,21 @@ func (s *session) Begin(ctx context.Context) ([]patnc.Attribute, error) {
 // message ignored and is answered with a PA-TNC Error (RFC 5792 §4.2,
 // §4.2.8). Other attributes from the verifier are ignored.
 func (s *session) Receive(ctx context.Context, msg *patnc.Message) ([]patnc.Attribute, error) {
-	var (
-		requested []patnc.AttrID
-		answer    []patnc.Attribute
-	)
-	for i, a := range msg.Attributes {
-		v, err := msg.DecodeAt(i)
-		if err != nil {
-			e, ok := patnc.ErrorFor(msg, i, err)
-			if !ok {
-				continue // an attribute we may skip
-			}
-			s.c.log.Warn("rejecting PA-TNC message from verifier", "attr", a.ID().String(), "err", err)
-			ea, err := patnc.EncodeAttribute(e, false)
-			if err != nil {
-				return nil, fmt.Errorf("osimc: encode PA-TNC error: %w", err)
-			}
-			answer = append(answer, ea)
-			continue
+	values, rejected := msg.DecodeAll()
+	if len(rejected) > 0 {
+		for _, r := range rejected {
+			s.c.log.Warn("rejecting PA-TNC message from verifier", "attr", r.Attr.ID().String(), "err", r.Err)
 		}
+		return patnc.Answers(rejected)
+	}
+	var requested []patnc.AttrID
+	for _, v := range values {
 		switch v := v.(type) {
 		case *patnc.AttributeRequest:
 			requested = append(requested, (*v)...)
 		case *patnc.PAError:
 			s.c.log.Warn("verifier reported a PA-TNC error", "vendor", v.Vendor, "code", v.Code)
 		}
-	}
-	if len(answer) > 0 {
-		return answer, nil
 	}
 	if len(requested) == 0 {
 		return nil, nil

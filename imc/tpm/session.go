@@ -2,7 +2,6 @@ package tpmimc
 
 import (
 	"context"
-	"fmt"
 
 	"trustnac/transport/patnc"
 )
@@ -31,27 +30,19 @@ func (s *session) Begin(ctx context.Context) ([]patnc.Attribute, error) {
 // it ignore the whole message and answer with a PA-TNC Error (RFC 5792
 // §4.2, §4.2.8). TPM failures are logged and leave their answer out.
 func (s *session) Receive(ctx context.Context, msg *patnc.Message) ([]patnc.Attribute, error) {
+	values, rejected := msg.DecodeAll()
+	if len(rejected) > 0 {
+		for _, r := range rejected {
+			s.c.log.Warn("rejecting PA-TNC message from verifier", "attr", r.Attr.ID().String(), "err", r.Err)
+		}
+		return patnc.Answers(rejected)
+	}
 	var (
 		req            *patnc.TPMQuoteRequest
 		ch             *patnc.TPMCredentialChallenge
 		wantAK, wantEK bool
-		answer         []patnc.Attribute
 	)
-	for i, a := range msg.Attributes {
-		v, err := msg.DecodeAt(i)
-		if err != nil {
-			e, ok := patnc.ErrorFor(msg, i, err)
-			if !ok {
-				continue
-			}
-			s.c.log.Warn("rejecting PA-TNC message from verifier", "attr", a.ID().String(), "err", err)
-			ea, err := patnc.EncodeAttribute(e, false)
-			if err != nil {
-				return nil, fmt.Errorf("tpmimc: encode PA-TNC error: %w", err)
-			}
-			answer = append(answer, ea)
-			continue
-		}
+	for _, v := range values {
 		switch v := v.(type) {
 		case *patnc.TPMQuoteRequest:
 			if req == nil {
@@ -76,9 +67,6 @@ func (s *session) Receive(ctx context.Context, msg *patnc.Message) ([]patnc.Attr
 		case *patnc.PAError:
 			s.c.log.Warn("verifier reported a PA-TNC error", "vendor", v.Vendor, "code", v.Code)
 		}
-	}
-	if len(answer) > 0 {
-		return answer, nil
 	}
 	var out []patnc.Attribute
 	if wantAK || wantEK {

@@ -2,7 +2,6 @@ package osimv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -137,33 +136,17 @@ func (s *session) Receive(ctx context.Context, msg *patnc.Message) ([]patnc.Attr
 	defer s.mu.Unlock()
 	s.received = true
 
-	values := make([]patnc.Value, 0, len(msg.Attributes))
-	var answer []patnc.Attribute
-	for i, a := range msg.Attributes {
-		val, err := msg.DecodeAt(i)
-		if err == nil {
-			values = append(values, val)
-			continue
+	values, rejected := msg.DecodeAll()
+	if len(rejected) > 0 {
+		for _, r := range rejected {
+			if r.Unsupported {
+				s.note("the endpoint sent an unsupported mandatory attribute " + attrName(r.Attr.ID()))
+			} else {
+				s.note("the endpoint sent a malformed " + attrName(r.Attr.ID()) + " attribute")
+			}
+			s.log.Warn("rejecting PA-TNC message", "attr", r.Attr.ID().String(), "err", r.Err)
 		}
-		e, ok := patnc.ErrorFor(msg, i, err)
-		if !ok {
-			s.log.Debug("ignoring unknown attribute", "attr", a.ID().String())
-			continue
-		}
-		if errors.Is(err, patnc.ErrUnknownAttribute) {
-			s.note("the endpoint sent an unsupported mandatory attribute " + attrName(a.ID()))
-		} else {
-			s.note("the endpoint sent a malformed " + attrName(a.ID()) + " attribute")
-		}
-		s.log.Warn("rejecting PA-TNC message", "attr", a.ID().String(), "err", err)
-		ea, err := patnc.EncodeAttribute(e, false)
-		if err != nil {
-			return nil, fmt.Errorf("osimv: encode PA-TNC error: %w", err)
-		}
-		answer = append(answer, ea)
-	}
-	if len(answer) > 0 {
-		return answer, nil
+		return patnc.Answers(rejected)
 	}
 	for _, val := range values {
 		s.apply(val)

@@ -207,32 +207,17 @@ func (s *session) Receive(ctx context.Context, msg *patnc.Message) ([]patnc.Attr
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.received = true
-	values := make([]patnc.Value, 0, len(msg.Attributes))
-	var answer []patnc.Attribute
-	for i, a := range msg.Attributes {
-		val, err := msg.DecodeAt(i)
-		if err == nil {
-			values = append(values, val)
-			continue
+	values, rejected := msg.DecodeAll()
+	if len(rejected) > 0 {
+		for _, r := range rejected {
+			if r.Unsupported {
+				s.note("the endpoint sent an unsupported mandatory attribute " + r.Attr.ID().String())
+			} else {
+				s.deny("the endpoint sent malformed TPM evidence (" + attrName(r.Attr.ID()) + ")")
+			}
+			s.log.Warn("rejecting PA-TNC message", "attr", r.Attr.ID().String(), "err", r.Err)
 		}
-		e, ok := patnc.ErrorFor(msg, i, err)
-		if !ok {
-			continue
-		}
-		if errors.Is(err, patnc.ErrUnknownAttribute) {
-			s.note("the endpoint sent an unsupported mandatory attribute " + a.ID().String())
-		} else {
-			s.deny("the endpoint sent malformed TPM evidence (" + attrName(a.ID()) + ")")
-		}
-		s.log.Warn("rejecting PA-TNC message", "attr", a.ID().String(), "err", err)
-		ea, err := patnc.EncodeAttribute(e, false)
-		if err != nil {
-			return nil, fmt.Errorf("tpmimv: encode PA-TNC error: %w", err)
-		}
-		answer = append(answer, ea)
-	}
-	if len(answer) > 0 {
-		return answer, nil
+		return patnc.Answers(rejected)
 	}
 	for _, val := range values {
 		switch v := val.(type) {

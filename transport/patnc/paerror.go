@@ -219,3 +219,46 @@ func ErrorFor(msg *Message, i int, err error) (e *PAError, ok bool) {
 	off, _ := msg.ValueOffset(i)
 	return NewInvalidParameterError(msg.Header(), off), true
 }
+
+// Rejected is an attribute of a received message that cannot be used.
+type Rejected struct {
+	Attr Attribute
+	Err  error
+	// Unsupported is set for an unknown attribute with NOSKIP; otherwise
+	// the attribute did not parse.
+	Unsupported bool
+	// Answer is the PA-TNC Error that tells the sender.
+	Answer *PAError
+}
+
+// DecodeAll decodes every attribute of m. Unknown attributes without NOSKIP
+// are left out of both results; the others that cannot be used come back
+// as rejected, each with its PA-TNC Error. RFC 5792 §4.2: when any is
+// rejected, nothing of the message is to be used.
+func (m *Message) DecodeAll() (values []Value, rejected []Rejected) {
+	values = make([]Value, 0, len(m.Attributes))
+	for i, a := range m.Attributes {
+		v, err := m.DecodeAt(i)
+		if err == nil {
+			values = append(values, v)
+			continue
+		}
+		if e, ok := ErrorFor(m, i, err); ok {
+			rejected = append(rejected, Rejected{Attr: a, Err: err, Unsupported: errors.Is(err, ErrUnknownAttribute), Answer: e})
+		}
+	}
+	return values, rejected
+}
+
+// Answers encodes the PA-TNC Error attributes for rejected attributes.
+func Answers(rejected []Rejected) ([]Attribute, error) {
+	out := make([]Attribute, 0, len(rejected))
+	for _, r := range rejected {
+		a, err := EncodeAttribute(r.Answer, false)
+		if err != nil {
+			return nil, fmt.Errorf("patnc: encode PA-TNC error: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
