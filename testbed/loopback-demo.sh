@@ -43,7 +43,7 @@ swtpm_setup --tpm2 --tpmstate "$tpmdir/state" --create-ek-cert --config "$tpmdir
 swtpm socket --tpm2 --tpmstate dir="$tpmdir/state" --server type=unixio,path="$tpmdir/tpm.sock" \
 	--ctrl type=unixio,path="$tpmdir/tpm.sock.ctrl" --flags startup-clear,not-need-init >"$tpmdir/swtpm.log" 2>&1 &
 swtpm_pid=$!
-for _ in $(seq 50); do [ -S "$tpmdir/tpm.sock" ] && break; sleep 0.1; done
+for _ in $(seq 50); do [ -S "$tpmdir/tpm.sock" ] && TPM2TOOLS_TCTI="swtpm:path=$tpmdir/tpm.sock" tpm2_getcap properties-fixed >/dev/null 2>&1 && break; sleep 0.1; done
 export TPM2TOOLS_TCTI="swtpm:path=$tpmdir/tpm.sock"
 
 # The policy in force: the example lab policy plus the reference values of this TPM's boot

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,7 +110,10 @@ func StartSWTPM(ctx context.Context, dir string, opts SWTPMOptions) (*SWTPM, err
 	go func() { s.done <- s.cmd.Wait(); logf.Close() }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if st, err := os.Stat(s.Socket); err == nil && st.Mode()&os.ModeSocket != 0 {
+		// The socket file appears at bind; swtpm accepts once it
+		// listens. Probe with a connection it serves and drops at once.
+		if c, err := net.Dial("unix", s.Socket); err == nil {
+			c.Close()
 			return s, nil
 		}
 		select {
