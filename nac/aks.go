@@ -2,7 +2,6 @@ package nac
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -79,12 +78,10 @@ func newAKCmds(stdout io.Writer) []*cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
 				if recs == nil {
 					recs = []*tpmimv.AKRecord{}
 				}
-				return enc.Encode(recs)
+				return printJSON(stdout, recs)
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "AK\tSTATUS\tMETHOD\tENDPOINT\tENROLLED\tLAST SEEN")

@@ -3,7 +3,6 @@ package nac
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -74,9 +73,7 @@ the PCR values against reference values. Exit 0 when it verifies, 1 when it does
 				return bad(err)
 			}
 			if asJSON {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				enc.Encode(v)
+				printJSON(stdout, v)
 			} else if v.OK {
 				fmt.Fprintf(stdout, "verified: %s AK %s, reset %d, restart %d, clock %d\n",
 					v.AKAlg, v.AKName, v.ResetCount, v.RestartCount, v.Clock)

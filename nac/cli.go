@@ -52,6 +52,13 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return 1
 }
 
+// printJSON writes v to w as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "nac",
@@ -147,9 +154,7 @@ the reasons and any remediation instructions. Exit codes: 0 admit, 2 remediate,
 				return &exitError{code: ExitFailure, err: err}
 			}
 			if asJSON {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				enc.Encode(o)
+				printJSON(stdout, o)
 			} else {
 				fmt.Fprintf(stdout, "decision: %s\n", o.Role)
 				for _, r := range o.Reasons {

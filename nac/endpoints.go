@@ -37,12 +37,10 @@ The addresses come from the PDP configuration unless --api or --store name them.
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
 				if recs == nil {
 					recs = []*pdp.Record{}
 				}
-				return enc.Encode(recs)
+				return printJSON(stdout, recs)
 			}
 			PrintEndpoints(stdout, recs)
 			return nil

@@ -215,6 +215,25 @@ func (l *loader) integer(f field, what string, min, max int64) (int, bool) {
 	return int(v), true
 }
 
+// sequence checks that a top-level section is a list of at most max
+// entries; ok is false (with the error reported) when it is not, or when it
+// is null.
+func (l *loader) sequence(f field, section, entries string, max int) (*yaml.Node, bool) {
+	n := f.val
+	if isNull(n) {
+		return nil, false
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.errorf(n, "%s must be a list", section)
+		return nil, false
+	}
+	if len(n.Content) > max {
+		l.errorf(n, "more than %d %s", max, entries)
+		return nil, false
+	}
+	return n, true
+}
+
 // list reads a sequence of scalars (a null value is an empty list).
 func (l *loader) list(f field, what string, max int) ([]string, []*yaml.Node) {
 	n := f.val
@@ -401,16 +420,8 @@ func (l *loader) remediation(f field, what string) *Remediation {
 }
 
 func (l *loader) groups(f field, p *Policy) {
-	n := f.val
-	if isNull(n) {
-		return
-	}
-	if n.Kind != yaml.SequenceNode {
-		l.errorf(n, "groups must be a list")
-		return
-	}
-	if len(n.Content) > MaxGroups {
-		l.errorf(n, "more than %d groups", MaxGroups)
+	n, ok := l.sequence(f, "groups", "groups", MaxGroups)
+	if !ok {
 		return
 	}
 	l.groupMatch = map[int]*yaml.Node{}
@@ -493,16 +504,8 @@ func (l *loader) patterns(f field, what string) []string {
 }
 
 func (l *loader) rules(f field, p *Policy) {
-	n := f.val
-	if isNull(n) {
-		return
-	}
-	if n.Kind != yaml.SequenceNode {
-		l.errorf(n, "rules must be a list")
-		return
-	}
-	if len(n.Content) > MaxRules {
-		l.errorf(n, "more than %d rules", MaxRules)
+	n, ok := l.sequence(f, "rules", "rules", MaxRules)
+	if !ok {
 		return
 	}
 	l.ruleWhen = map[int]*yaml.Node{}

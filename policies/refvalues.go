@@ -71,16 +71,8 @@ func (l *loader) enrollment(f field, what string) string {
 
 // references reads `reference_values:`.
 func (l *loader) references(f field, p *Policy) {
-	n := f.val
-	if isNull(n) {
-		return
-	}
-	if n.Kind != yaml.SequenceNode {
-		l.errorf(n, "reference_values must be a list")
-		return
-	}
-	if len(n.Content) > MaxRules {
-		l.errorf(n, "more than %d reference sets", MaxRules)
+	n, ok := l.sequence(f, "reference_values", "reference sets", MaxRules)
+	if !ok {
 		return
 	}
 	seen := map[string]bool{}
