@@ -132,6 +132,39 @@ func (p *Policy) DecideMAB(ep Endpoint) Decision {
 	return d
 }
 
+// DecideAuth decides for a user authenticated by password (ep.Identity) for whom no posture
+// assessment follows: RADIUS PAP, or EAP-TTLS whose peer cannot do PT-EAP. Only the identity takes
+// part in group membership, since a MAC proves nothing. The first group in file order that has an
+// auth_role and contains the identity decides; otherwise auth_default applies (assess unless the
+// file says otherwise).
+func (p *Policy) DecideAuth(ep Endpoint) Decision {
+	ep = Endpoint{ID: ep.ID, Identity: ep.Identity, Channel: ep.Channel}
+	groups, trace := p.groupsOf(context.Background(), ep)
+	for _, g := range p.Groups {
+		if g.AuthRole == "" {
+			continue
+		}
+		in := contains(groups, g.Name)
+		step := TraceStep{Group: g.Name, Matched: in, Skipped: !in, Detail: "identity not in group"}
+		if in {
+			step.Detail = "identity in group; auth_role " + g.AuthRole
+		}
+		trace = append(trace, step)
+		if in {
+			return p.decision(g.AuthRole, "", "authenticated as a member of group "+g.Name, nil, groups, trace)
+		}
+	}
+	def := p.AuthDefault
+	if def.Role == "" {
+		def.Role = RoleAssess
+	}
+	reason := def.Reason
+	if reason == "" {
+		reason = "authenticated by password only"
+	}
+	return p.decision(def.Role, "", reason, def.Remediation, groups, trace)
+}
+
 // GroupsOf returns the names of the groups the endpoint is in, in file order.
 func (p *Policy) GroupsOf(ep Endpoint) []string {
 	groups, _ := p.groupsOf(context.Background(), ep)

@@ -54,12 +54,18 @@ func Lint(p *Policy) []string {
 	}
 	use(p.Default.Role, p.Default.Line)
 	mab := p.MABDefault.Line > 0 // MAB is in use when the file sets mab_default or a mab_role
+	auth := p.AuthDefault.Line > 0
 	for _, g := range p.Groups {
 		use(g.MABRole, g.Line)
+		use(g.AuthRole, g.Line)
 		mab = mab || g.MABRole != ""
+		auth = auth || g.AuthRole != ""
 	}
 	if mab {
 		use(p.MABDefault.Role, p.MABDefault.Line)
+	}
+	if auth {
+		use(p.AuthDefault.Role, p.AuthDefault.Line)
 	}
 	for _, role := range Roles {
 		line, isUsed := used[role]
@@ -98,8 +104,8 @@ func Lint(p *Policy) []string {
 		}
 	}
 	for _, g := range p.Groups {
-		if !ruleGroups[g.Name] && g.MABRole == "" {
-			warn(g.Line, "group %q is not used by any rule and has no mab_role", g.Name)
+		if !ruleGroups[g.Name] && g.MABRole == "" && g.AuthRole == "" {
+			warn(g.Line, "group %q is not used by any rule and has no mab_role or auth_role", g.Name)
 		}
 		if g.MABRole != "" && len(g.MACs) == 0 && g.Match == "" {
 			warn(g.Line, "group %q has a mab_role but no macs: MAB endpoints show only their MAC", g.Name)
@@ -122,6 +128,12 @@ func Lint(p *Policy) []string {
 		if g.match != nil && g.match.loops > 1 {
 			warn(g.Line, "group %q: match nests comprehensions %d deep and may hit the %v evaluation limit", g.Name, g.match.loops, EvalTimeLimit)
 		}
+	}
+	if g := p.authRoleWithoutIdentities(); g != nil {
+		warn(g.Line, "group %q has an auth_role but no identities: only identities are authenticated", g.Name)
+	}
+	if p.AuthDefault.Role == RoleAdmit {
+		warn(p.AuthDefault.Line, "auth_default admits every user with a valid password (fail open)")
 	}
 	if p.MABDefault.Role == RoleAdmit {
 		warn(p.MABDefault.Line, "mab_default admits every unknown MAC address (fail open)")
@@ -151,4 +163,13 @@ func coverage(r Rule) string {
 		return "every endpoint"
 	}
 	return fmt.Sprintf("every endpoint in %v", r.Groups)
+}
+
+func (p *Policy) authRoleWithoutIdentities() *Group {
+	for i := range p.Groups {
+		if g := &p.Groups[i]; g.AuthRole != "" && len(g.Identities) == 0 {
+			return g
+		}
+	}
+	return nil
 }

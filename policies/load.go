@@ -327,7 +327,7 @@ func (l *loader) require(fs map[string]field, n *yaml.Node, what string, names .
 
 // policy reads the top-level mapping into p.
 func (l *loader) policy(root *yaml.Node, p *Policy) {
-	fs := l.object(root, "policy file", "version", "roles", "groups", "rules", "default", "mab_default", "reference_values")
+	fs := l.object(root, "policy file", "version", "roles", "groups", "rules", "default", "mab_default", "auth_default", "user_auth", "reference_values")
 	if fs == nil {
 		return
 	}
@@ -360,6 +360,21 @@ func (l *loader) policy(root *yaml.Node, p *Policy) {
 	p.MABDefault = Default{Role: RoleAssess, Reason: "MAC address not in a MAB group; posture assessment required"}
 	if f, ok := fs["mab_default"]; ok {
 		p.MABDefault = l.deflt(f, "mab_default")
+	}
+	p.AuthDefault = Default{Role: RoleAssess, Reason: "authenticated by password only; posture assessment required"}
+	if f, ok := fs["auth_default"]; ok {
+		p.AuthDefault = l.deflt(f, "auth_default")
+	}
+	p.UserAuth = UserAuthOptional
+	if f, ok := fs["user_auth"]; ok {
+		if s, ok := l.str(f, "user_auth"); ok {
+			switch s {
+			case UserAuthRequired, UserAuthOptional, UserAuthNone:
+				p.UserAuth = s
+			default:
+				l.errorf(f.val, "user_auth: unknown value %q (required, optional or none)", s)
+			}
+		}
 	}
 }
 
@@ -428,7 +443,7 @@ func (l *loader) groups(f field, p *Policy) {
 	for i, gn := range n.Content {
 		gn = l.resolve(gn)
 		what := fmt.Sprintf("group #%d", i+1)
-		fs := l.object(gn, what, "name", "macs", "identities", "aks", "match", "mab_role", "enrollment")
+		fs := l.object(gn, what, "name", "macs", "identities", "aks", "match", "mab_role", "auth_role", "enrollment")
 		if fs == nil {
 			continue
 		}
@@ -473,6 +488,9 @@ func (l *loader) groups(f field, p *Policy) {
 		}
 		if x, ok := fs["mab_role"]; ok {
 			g.MABRole, _ = l.role(x, what+": mab_role")
+		}
+		if x, ok := fs["auth_role"]; ok {
+			g.AuthRole, _ = l.role(x, what+": auth_role")
 		}
 		if x, ok := fs["enrollment"]; ok {
 			g.Enrollment = l.enrollment(x, what+": enrollment")

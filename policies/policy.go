@@ -76,9 +76,14 @@ type Policy struct {
 	Rules      []Rule          // rules in file order; the first that matches decides
 	Default    Default         // what applies when no rule matches
 	MABDefault Default         // what DecideMAB returns for a MAC in no group with a mab_role
-	File       string          // the file name given to Parse, used in messages
-	Digest     string          // "sha256:<hex>" of the file's bytes, for audit records
-	References []ReferenceSet  // known-good PCR values (`reference_values:`), file order
+	// AuthDefault is what DecideAuth returns for a user in no group with an auth_role.
+	AuthDefault Default
+	// UserAuth says whether EAP-TTLS needs a user password (PAP or EAP-MSCHAPv2) before the
+	// posture assessment: UserAuthRequired, UserAuthOptional (default) or UserAuthNone.
+	UserAuth   string
+	File       string         // the file name given to Parse, used in messages
+	Digest     string         // "sha256:<hex>" of the file's bytes, for audit records
+	References []ReferenceSet // known-good PCR values (`reference_values:`), file order
 
 	groupIndex map[string]int
 }
@@ -110,6 +115,9 @@ type Group struct {
 	AKs        []string // attestation key identifiers, e.g. "sha256:…"; "*" as for identities
 	Match      string   // optional CEL bool expression over `endpoint`
 	MABRole    string   // role DecideMAB gives a MAC in this group, "" for none
+	// AuthRole is the role DecideAuth gives a member authenticated by password (RADIUS PAP or
+	// inside EAP-TTLS) when no posture assessment follows, "" for none.
+	AuthRole string
 	// Enrollment is how a new attestation key of a member may be enrolled:
 	// EnrollCredential, EnrollTOFU or EnrollNone; "" leaves it to other groups.
 	Enrollment string
@@ -142,6 +150,13 @@ type Default struct {
 	Remediation *Remediation // overrides the role's remediation, nil to use the role's
 	Line        int
 }
+
+// Values of Policy.UserAuth.
+const (
+	UserAuthRequired = "required" // a password must be verified before posture
+	UserAuthOptional = "optional" // verified when the endpoint offers one; posture alone otherwise
+	UserAuthNone     = "none"     // passwords are not asked for; a PAP attempt is refused
+)
 
 // Endpoint identifies the endpoint being decided on. The PDP fills it; Decide exposes it to the
 // policy as the `endpoint` namespace.
