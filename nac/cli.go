@@ -240,6 +240,7 @@ func newPolicyCmd(stdout io.Writer) *cobra.Command {
 
 func newPasswdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	var iterations int
+	var nt bool
 	cmd := &cobra.Command{
 		Use:   "passwd",
 		Short: "Hash a password read from standard input for a users file",
@@ -253,6 +254,10 @@ func newPasswdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 			if pw == "" {
 				return errors.New("empty password")
 			}
+			if nt {
+				fmt.Fprintln(stdout, pdp.HashNT(pw))
+				return nil
+			}
 			h, err := pdp.HashPassword(pw, iterations)
 			if err != nil {
 				return err
@@ -262,5 +267,6 @@ func newPasswdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&iterations, "iterations", pdp.DefaultIterations, "PBKDF2-SHA256 iterations")
+	cmd.Flags().BoolVar(&nt, "nthash", false, "print an NT hash (needed for EAP-MSCHAPv2; unsalted MD4, weaker)")
 	return cmd
 }

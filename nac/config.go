@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,7 +83,62 @@ type PDPConfig struct {
 	PBTNC               PBTNCConfig     `yaml:"pbtnc"`
 	TPM                 TPMVerifierConf `yaml:"tpm"`
 	API                 APIConfig       `yaml:"api"`
+	RADIUS              *RADIUSConfig   `yaml:"radius"`
 	Log                 LogConfig       `yaml:"log"`
+}
+
+// RADIUSConfig configures the PDP's RADIUS server; without the section the
+// PDP serves no RADIUS.
+type RADIUSConfig struct {
+	// AuthListen and AcctListen are UDP addresses (defaults ":1812" and
+	// ":1813"); "off" disables accounting.
+	AuthListen string `yaml:"auth_listen"`
+	AcctListen string `yaml:"acct_listen"`
+	// Clients are the NASes (switches, PEPs) allowed to ask.
+	Clients []RADIUSClientConf `yaml:"clients"`
+	// UsersFile holds the accounts for PAP and EAP-MSCHAPv2 (nac passwd);
+	// without it passwords are refused.
+	UsersFile string `yaml:"users_file"`
+	// SessionTimeout is sent for roles without their own session_timeout
+	// (default 1h; "0s" sends none).
+	SessionTimeout *Duration `yaml:"session_timeout"`
+	// MaxInFlight bounds requests handled at once (default 4096).
+	MaxInFlight int     `yaml:"max_in_flight"`
+	EAP         EAPConf `yaml:"eap"`
+	CoA         CoAConf `yaml:"coa"`
+}
+
+// RADIUSClientConf is one NAS.
+type RADIUSClientConf struct {
+	Name string `yaml:"name"`
+	// Network is the NAS's address or a CIDR network of NASes.
+	Network string `yaml:"network"`
+	// Secret, or better SecretFile (first line), is the shared secret.
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	// CoAPort is where the NAS listens for CoA/Disconnect (default 3799).
+	CoAPort int `yaml:"coa_port"`
+}
+
+// EAPConf configures EAP-TTLS.
+type EAPConf struct {
+	// Cert and Key are the TTLS server certificate; default the PT-TLS one.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// MaxFragment is the TLS payload of one EAP packet (default 1024).
+	MaxFragment int `yaml:"max_fragment"`
+	// Timeout expires a conversation whose next request does not come
+	// (default 30s); MaxSessions bounds conversations in progress (4096).
+	Timeout     Duration `yaml:"timeout"`
+	MaxSessions int      `yaml:"max_sessions"`
+	// TLSMin is "1.2" (default) or "1.3".
+	TLSMin string `yaml:"tls_min"`
+}
+
+// CoAConf bounds Dynamic Authorization requests to NASes.
+type CoAConf struct {
+	Timeout Duration `yaml:"timeout"` // per try (default 2s)
+	Retries int      `yaml:"retries"` // default 2
 }
 
 // TPMVerifierConf configures the TPM attestation verifier of the PDP.
@@ -256,6 +312,14 @@ func LoadPDPConfig(path string) (*PDPConfig, error) {
 	for i, r := range c.TPM.EKRoots {
 		c.TPM.EKRoots[i] = resolve(dir, r)
 	}
+	if r := c.RADIUS; r != nil {
+		r.UsersFile = resolve(dir, r.UsersFile)
+		r.EAP.Cert = resolve(dir, r.EAP.Cert)
+		r.EAP.Key = resolve(dir, r.EAP.Key)
+		for i := range r.Clients {
+			r.Clients[i].SecretFile = resolve(dir, r.Clients[i].SecretFile)
+		}
+	}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("nac: %s: %w", path, err)
@@ -286,6 +350,21 @@ func (c *PDPConfig) SetDefaults() {
 	}
 	if c.API.Listen == "" {
 		c.API.Listen = "127.0.0.1:8271"
+	}
+	if r := c.RADIUS; r != nil {
+		if r.AuthListen == "" {
+			r.AuthListen = ":1812"
+		}
+		if r.AcctListen == "" {
+			r.AcctListen = ":1813"
+		}
+		if r.SessionTimeout == nil {
+			d := Duration(time.Hour)
+			r.SessionTimeout = &d
+		}
+		if r.EAP.Cert == "" && r.EAP.Key == "" {
+			r.EAP.Cert, r.EAP.Key = c.PTTLS.Cert, c.PTTLS.Key
+		}
 	}
 }
 
@@ -325,10 +404,75 @@ func (c *PDPConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("api.listen: %w", err))
 		}
 	}
+	if c.RADIUS != nil {
+		errs = append(errs, c.RADIUS.validate()...)
+	}
 	if err := c.Log.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+func (r *RADIUSConfig) validate() []error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(r.AuthListen); err != nil {
+		errs = append(errs, fmt.Errorf("radius.auth_listen: %w", err))
+	}
+	if r.AcctListen != "off" {
+		if _, _, err := net.SplitHostPort(r.AcctListen); err != nil {
+			errs = append(errs, fmt.Errorf("radius.acct_listen: %w", err))
+		}
+	}
+	if len(r.Clients) == 0 {
+		errs = append(errs, errors.New("radius.clients: at least one NAS is required"))
+	}
+	names := map[string]bool{}
+	for i, cl := range r.Clients {
+		what := fmt.Sprintf("radius.clients[%d]", i)
+		if cl.Name == "" {
+			errs = append(errs, fmt.Errorf("%s: name is required", what))
+		} else if names[cl.Name] {
+			errs = append(errs, fmt.Errorf("%s: duplicate name %q", what, cl.Name))
+		}
+		names[cl.Name] = true
+		if _, err := parseNetwork(cl.Network); err != nil {
+			errs = append(errs, fmt.Errorf("%s: network: %w", what, err))
+		}
+		if (cl.Secret == "") == (cl.SecretFile == "") {
+			errs = append(errs, fmt.Errorf("%s: give exactly one of secret and secret_file", what))
+		}
+		if cl.CoAPort < 0 || cl.CoAPort > 65535 {
+			errs = append(errs, fmt.Errorf("%s: coa_port %d", what, cl.CoAPort))
+		}
+	}
+	if (r.EAP.Cert == "") != (r.EAP.Key == "") {
+		errs = append(errs, errors.New("radius.eap: cert and key go together"))
+	}
+	switch r.EAP.TLSMin {
+	case "", "1.2", "1.3":
+	default:
+		errs = append(errs, fmt.Errorf("radius.eap.tls_min %q: want 1.2 or 1.3", r.EAP.TLSMin))
+	}
+	if r.EAP.MaxFragment != 0 && (r.EAP.MaxFragment < 256 || r.EAP.MaxFragment > 4000) {
+		errs = append(errs, fmt.Errorf("radius.eap.max_fragment %d: want 256 to 4000", r.EAP.MaxFragment))
+	}
+	if r.MaxInFlight < 0 || r.EAP.MaxSessions < 0 || r.CoA.Retries < 0 {
+		errs = append(errs, errors.New("radius: limits must not be negative"))
+	}
+	return errs
+}
+
+// parseNetwork reads an address or a CIDR network.
+func parseNetwork(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // LoadAgentConfig reads, defaults and validates an agent configuration.

@@ -19,6 +19,7 @@ import (
 	"trustnac/imv/tpm/ima"
 	"trustnac/pdp"
 	"trustnac/transport/pttls"
+	tradius "trustnac/transport/radius"
 )
 
 // PDP is the `nac pdp` role: the store, the policy, the TNCS with its
@@ -31,17 +32,20 @@ type PDP struct {
 	// Fingerprint is the pin of the PT-TLS certificate, set by Start.
 	Fingerprint string
 
-	audit     *slog.Logger
-	auditFile *os.File
-	store     *pdp.BoltStore
-	policy    *pdp.PolicySource
-	tncs      *pdp.TNCS
-	ptServer  *pttls.Server
-	ptLn      net.Listener
-	apiServer *http.Server
-	apiLn     net.Listener
-	done      chan struct{} // closed when the listeners' goroutines end
-	stops     []func(context.Context) error
+	audit                      *slog.Logger
+	auditFile                  *os.File
+	store                      *pdp.BoltStore
+	policy                     *pdp.PolicySource
+	tncs                       *pdp.TNCS
+	ptServer                   *pttls.Server
+	ptLn                       net.Listener
+	apiServer                  *http.Server
+	apiLn                      net.Listener
+	radius                     *pdp.RADIUS
+	radiusAuthLn, radiusAcctLn net.PacketConn
+	radiusServers              map[string]*tradius.Server
+	done                       chan struct{} // closed when the listeners' goroutines end
+	stops                      []func(context.Context) error
 }
 
 // NewPDP prepares a PDP; Start brings it up.
@@ -113,8 +117,16 @@ func (p *PDP) Start(ctx context.Context) (err error) {
 		Audit:        p.audit,
 		MaxBatchSize: p.cfg.PBTNC.MaxBatchSize,
 		MaxRounds:    p.cfg.PBTNC.MaxRounds,
+		OnDecision: func(d *pdp.Decision, prev *pdp.Record) {
+			if p.radius != nil {
+				p.radius.OnDecision(d, prev)
+			}
+		},
 	})
 
+	if err := p.startRADIUS(); err != nil {
+		return err
+	}
 	if err := p.startPTTLS(); err != nil {
 		return err
 	}
@@ -125,7 +137,11 @@ func (p *PDP) Start(ctx context.Context) (err error) {
 	if p.apiLn != nil {
 		api = p.apiLn.Addr().String()
 	}
-	p.log.Info("pdp ready", "pttls", p.ptLn.Addr().String(), "api", api,
+	radiusAddr := "off"
+	if a := p.RADIUSAuthAddr(); a != nil {
+		radiusAddr = a.String()
+	}
+	p.log.Info("pdp ready", "pttls", p.ptLn.Addr().String(), "radius", radiusAddr, "api", api,
 		"policy", p.cfg.Policy, "fingerprint", p.Fingerprint)
 	return nil
 }
@@ -249,7 +265,7 @@ func (p *PDP) startAPI() error {
 		return fmt.Errorf("nac: api listen: %w", err)
 	}
 	p.apiLn = ln
-	api := &pdp.API{Store: p.store, AKs: p.store, Log: p.log}
+	api := &pdp.API{Store: p.store, AKs: p.store, RADIUS: p.radius, Stats: p.serverStats, Log: p.log}
 	p.apiServer = &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -21,12 +21,18 @@ import (
 //	GET /v1/endpoints/{id}  one record
 //	GET /healthz            200 once the PDP is serving
 //	GET /v1/aks             enrolled attestation keys
+//	GET /v1/sessions        sessions NASes reported in RADIUS accounting
+//	GET /v1/stats           counters of the RADIUS servers and handlers
 //	POST /v1/aks/{name}/approve, POST /v1/aks/{name}/revoke
 //	                        only over a Unix socket, from root or the
 //	                        PDP's own user (checked with SO_PEERCRED)
 type API struct {
 	Store Store
 	AKs   AKAdmin
+	// RADIUS gives sessions and counters; nil when RADIUS is off.
+	RADIUS *RADIUS
+	// Stats adds counters by name (the RADIUS servers'), may be nil.
+	Stats func() map[string]map[string]uint64
 	Log   *slog.Logger
 }
 
@@ -64,6 +70,25 @@ func (a *API) Handler() http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, rec)
+	})
+	mux.HandleFunc("GET /v1/sessions", func(w http.ResponseWriter, r *http.Request) {
+		ss := []Session{}
+		if a.RADIUS != nil {
+			ss = a.RADIUS.Sessions().All()
+		}
+		writeJSON(w, http.StatusOK, ss)
+	})
+	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
+		out := map[string]map[string]uint64{}
+		if a.RADIUS != nil {
+			out["radius"] = a.RADIUS.Stats()
+		}
+		if a.Stats != nil {
+			for k, v := range a.Stats() {
+				out[k] = v
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("GET /v1/aks", func(w http.ResponseWriter, r *http.Request) {
 		recs, err := a.AKs.ListAKs()

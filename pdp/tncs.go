@@ -34,6 +34,10 @@ type TNCSConfig struct {
 	// MaxBatchSize and MaxRounds bound each PB-TNC session (0: defaults).
 	MaxBatchSize uint32
 	MaxRounds    int
+	// OnDecision, if set, is called after each decision was recorded, with
+	// the endpoint's previous record (nil for a new endpoint). It must not
+	// block: the RADIUS side uses it to send CoA.
+	OnDecision func(d *Decision, prev *Record)
 }
 
 // TNCS is the TNC server: it assesses endpoints with the verifiers, decides
@@ -75,6 +79,10 @@ type Decision struct {
 	Facts       policies.Facts
 	// Policy is the digest of the policy file that decided.
 	Policy string
+	// InReply is set when the decision travels in the reply of the RADIUS
+	// exchange that made it (MAB, PAP, posture inside EAP), so no CoA is
+	// needed to enforce it.
+	InReply bool
 }
 
 // Assessment is the TNCS side of one PB-TNC session with one endpoint; it
@@ -261,6 +269,7 @@ func (t *TNCS) decide(ep imv.Endpoint, sessions []imv.Session) (*Decision, error
 		Combined:    combined,
 		Facts:       facts,
 		Policy:      pd.PolicyDigest,
+		InReply:     ep.Channel == "eap",
 	}
 	if final := policies.Stricter(pd.Role, recommendationRole(combined.Recommendation)); final != pd.Role {
 		d.Role = final
@@ -335,6 +344,25 @@ func (a *Assessment) result(d *Decision) (*pbtnc.Result, error) {
 
 func ptr[T any](v T) *T { return &v }
 
+// Decide turns a policy decision made without an assessment (MAB,
+// password only, a re-decision after a policy change) into a Decision.
+func (t *TNCS) Decide(ep imv.Endpoint, pd policies.Decision, facts policies.Facts) *Decision {
+	return &Decision{
+		Endpoint:    ep,
+		Role:        pd.Role,
+		Params:      pd.Params,
+		Rule:        pd.Rule,
+		Groups:      pd.Groups,
+		Reasons:     pd.Reasons,
+		Remediation: pd.Remediation,
+		Facts:       facts,
+		Policy:      pd.PolicyDigest,
+	}
+}
+
+// Record saves a decision, writes its audit line and tells OnDecision.
+func (t *TNCS) Record(d *Decision) { t.record(d) }
+
 // record saves the decision and writes its audit line.
 func (t *TNCS) record(d *Decision) {
 	rec := &Record{
@@ -359,11 +387,24 @@ func (t *TNCS) record(d *Decision) {
 			}
 		}
 	}
+	var prev *Record
 	if t.cfg.Store != nil {
+		if t.cfg.OnDecision != nil {
+			prev, _ = t.cfg.Store.Get(rec.ID)
+		}
 		if err := t.cfg.Store.Put(rec); err != nil {
 			t.log.Error("store decision", "endpoint", d.Endpoint.ID, "err", err)
 		}
 	}
+	t.Audit(d)
+	if t.cfg.OnDecision != nil {
+		t.cfg.OnDecision(d, prev)
+	}
+}
+
+// Audit writes the decision's audit line without storing it: for a RADIUS
+// decision that repeats the stored one.
+func (t *TNCS) Audit(d *Decision) {
 	t.audit.Info("decision",
 		"endpoint", d.Endpoint.ID,
 		"identity", d.Endpoint.Identity,

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"trustnac/transport/eap/mschapv2"
 )
 
 // Password hashes in a users file: "pbkdf2-sha256$<iterations>$<salt>$<key>"
@@ -34,7 +37,14 @@ type Users struct {
 type passwordHash struct {
 	iter      int
 	salt, key []byte
+	nt        []byte // NT hash (MD4 of the UTF-16LE password) for ntScheme entries
 }
+
+// ntScheme marks an NT-hash entry, "nthash$<32 hex>": MD4 of the UTF-16LE
+// password, unsalted. It is what EAP-MSCHAPv2 needs and is much weaker than
+// pbkdf2-sha256 if the file leaks; use it only for accounts that must do
+// MSCHAPv2. `nac passwd --nthash` makes it.
+const ntScheme = "nthash"
 
 // LoadUsers reads a users file:
 //
@@ -65,12 +75,21 @@ func LoadUsers(path string) (*Users, error) {
 			return nil, fmt.Errorf("pdp: users %s: user %q: %w", path, name, err)
 		}
 		u.hashes[name] = ph
-		u.dummy = passwordHash{iter: ph.iter, salt: make([]byte, len(ph.salt)), key: make([]byte, len(ph.key))}
+		if ph.nt == nil {
+			u.dummy = passwordHash{iter: ph.iter, salt: make([]byte, len(ph.salt)), key: make([]byte, len(ph.key))}
+		}
 	}
 	return u, nil
 }
 
 func parseHash(s string) (passwordHash, error) {
+	if hexs, ok := strings.CutPrefix(s, ntScheme+"$"); ok {
+		nt, err := hex.DecodeString(hexs)
+		if err != nil || len(nt) != 16 {
+			return passwordHash{}, fmt.Errorf("want %s$<32 hex digits>", ntScheme)
+		}
+		return passwordHash{nt: nt}, nil
+	}
 	parts := strings.Split(s, "$")
 	if len(parts) != 4 || parts[0] != hashScheme {
 		return passwordHash{}, fmt.Errorf("want %s$<iterations>$<salt>$<key>", hashScheme)
@@ -96,6 +115,9 @@ func (u *Users) Verify(name, password string) bool {
 	if !ok {
 		ph = u.dummy
 	}
+	if ph.nt != nil {
+		return subtle.ConstantTimeCompare(mschapv2.NTHash(password), ph.nt) == 1 && ok
+	}
 	if ph.iter == 0 {
 		return false
 	}
@@ -104,6 +126,21 @@ func (u *Users) Verify(name, password string) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare(key, ph.key) == 1 && ok
+}
+
+// NTHash returns name's NT hash for EAP-MSCHAPv2; false when the user is
+// unknown or has no NT-hash entry.
+func (u *Users) NTHash(name string) ([]byte, bool) {
+	ph, ok := u.hashes[name]
+	if !ok || ph.nt == nil {
+		return nil, false
+	}
+	return ph.nt, true
+}
+
+// HashNT returns the users-file NT-hash form of password.
+func HashNT(password string) string {
+	return ntScheme + "$" + hex.EncodeToString(mschapv2.NTHash(password))
 }
 
 // Len is the number of users.

@@ -384,3 +384,50 @@ func TestDecisionIsACopy(t *testing.T) {
 		t.Fatal("decision shares remediation with the policy")
 	}
 }
+
+func TestDecideAuth(t *testing.T) {
+	p := mustParse(t, `version: 1
+roles:
+  admit: {vlan: 10}
+  assess: {vlan: 20}
+  isolate: {vlan: 99}
+groups:
+  - name: lab-macs
+    macs: ["02:00:00:00:00:01"]
+    mab_role: admit
+  - name: staff
+    identities: ["alice", "ops-*"]
+    auth_role: admit
+  - name: contractors
+    identities: ["ext-*"]
+    auth_role: isolate
+user_auth: required
+default: {role: isolate}
+`)
+	if p.UserAuth != UserAuthRequired {
+		t.Fatalf("user_auth = %q", p.UserAuth)
+	}
+	tests := []struct {
+		identity, mac, role string
+	}{
+		{"alice", "", RoleAdmit},
+		{"ops-7", "", RoleAdmit},
+		{"ext-bob", "", RoleIsolate},
+		{"mallory", "", RoleAssess},
+		// A MAC in a MAB group proves nothing for a password user.
+		{"mallory", "02:00:00:00:00:01", RoleAssess},
+		{"", "", RoleAssess},
+	}
+	for _, tt := range tests {
+		d := p.DecideAuth(Endpoint{Identity: tt.identity, MAC: tt.mac, Channel: "pap"})
+		if d.Role != tt.role {
+			t.Errorf("DecideAuth(%q, %q) = %s (%v), want %s", tt.identity, tt.mac, d.Role, d.Reasons, tt.role)
+		}
+	}
+	if q := mustParse(t, "version: 1\ndefault: {role: isolate}\n"); q.UserAuth != UserAuthOptional || q.AuthDefault.Role != RoleAssess {
+		t.Fatalf("defaults: user_auth %q auth_default %q", q.UserAuth, q.AuthDefault.Role)
+	}
+	if _, err := Parse("x.yaml", []byte("version: 1\nuser_auth: sometimes\ndefault: {role: isolate}\n")); err == nil {
+		t.Fatal("unknown user_auth accepted")
+	}
+}

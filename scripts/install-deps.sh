@@ -6,7 +6,10 @@ set -euo pipefail
 
 # swtpm, swtpm-tools and tpm2-tools: software TPMs and the tpm2-tools interop tests;
 # libssl-dev: the go-tpm-tools simulator (cgo) in tests.
-pkgs=(ca-certificates git make gcc iproute2 procps libssl-dev swtpm swtpm-tools tpm2-tools)
+# freeradius-utils (radclient), eapoltest, hostapd, wpasupplicant: RADIUS/EAP interop tests;
+# freeradius: the reference server of `make bench-radius`.
+pkgs=(ca-certificates git make gcc iproute2 procps libssl-dev swtpm swtpm-tools tpm2-tools
+	freeradius freeradius-utils eapoltest hostapd wpasupplicant)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -20,6 +23,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	# The freeradius package starts a server on 1812; trustnac's examples use that port and the
+	# benchmark starts its own FreeRADIUS, so keep the system one off.
+	if [[ " ${missing[*]} " == *" freeradius "* ]] && command -v systemctl >/dev/null 2>&1; then
+		systemctl disable --now freeradius >/dev/null 2>&1 || true
+	fi
 fi
 
 if ! command -v go >/dev/null 2>&1; then

@@ -1,0 +1,230 @@
+package nac
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"trustnac/pdp"
+)
+
+// radiusLab is a PDP serving RADIUS on loopback with the example lab
+// policy and alice's account, for the interoperability tests with the
+// FreeRADIUS, hostapd and wpa_supplicant tools.
+type radiusLab struct {
+	t      *testing.T
+	dir    string
+	pdp    *PDP
+	auth   string // host:port
+	acct   string
+	ca     string // PEM of the PDP's certificate (self-signed)
+	secret string
+}
+
+func newRADIUSLab(t *testing.T, extra string) *radiusLab {
+	t.Helper()
+	dir := t.TempDir()
+	copyFile(t, "../policies/examples/lab.yaml", filepath.Join(dir, "lab.yaml"))
+	writeFile(t, filepath.Join(dir, "users.yaml"), "users:\n  alice: \""+pdp.HashNT("alice-password")+"\"\n")
+	writeFile(t, filepath.Join(dir, "pdp.yaml"), `
+state_dir: state
+policy: lab.yaml
+pttls:
+  listen: 127.0.0.1:0
+  handshake_timeout: 5s
+api:
+  listen: "off"
+radius:
+  auth_listen: 127.0.0.1:0
+  acct_listen: 127.0.0.1:0
+  clients:
+    - {name: localhost, network: 127.0.0.1/32, secret: testing123}
+  users_file: users.yaml
+  session_timeout: 1h
+  eap:
+    timeout: 5s
+`+extra)
+	cfg, err := LoadPDPConfig(filepath.Join(dir, "pdp.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPDP(cfg, testLogger(t))
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p.Stop(ctx)
+	})
+	return &radiusLab{t: t, dir: dir, pdp: p, auth: p.RADIUSAuthAddr().String(), acct: p.RADIUSAcctAddr().String(),
+		ca: cfg.RADIUS.EAP.Cert, secret: "testing123"}
+}
+
+func needTool(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is not installed (scripts/install-deps.sh installs it)", n)
+			}
+			t.Skipf("%s is not installed", n)
+		}
+	}
+}
+
+// radclient sends one request with FreeRADIUS's radclient and returns its
+// output and whether a reply came.
+func (l *radiusLab) radclient(code, addr, secret, attrs string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "radclient", "-x", "-r", "1", "-t", "2", addr, code, secret)
+	cmd.Stdin = strings.NewReader(attrs + "\n")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestRADIUSWithRadclient(t *testing.T) {
+	needTool(t, "radclient")
+	l := newRADIUSLab(t, "")
+	const ma = ",Message-Authenticator=0x00"
+	tests := []struct {
+		name, code, secret, attrs string
+		reply                     bool     // a reply is expected
+		want                      []string // in radclient's output
+		not                       []string
+	}{
+		{"PAP alice", "auth", "testing123", "User-Name=alice,User-Password=alice-password" + ma, true,
+			[]string{"Access-Accept", `Filter-Id = "admit"`, "Tunnel-Private-Group-Id:0 = \"10\"", "Tunnel-Type:0 = VLAN", "Session-Timeout = 3600"}, nil},
+		{"PAP wrong password", "auth", "testing123", "User-Name=alice,User-Password=wrong" + ma, true,
+			[]string{"Access-Reject", "Reply-Message"}, []string{"Filter-Id"}},
+		{"PAP unknown user", "auth", "testing123", "User-Name=bob,User-Password=alice-password" + ma, true,
+			[]string{"Access-Reject"}, nil},
+		{"MAB known MAC", "auth", "testing123",
+			"User-Name=020000000001,User-Password=020000000001,Calling-Station-Id=02-00-00-00-00-01,Service-Type=Call-Check" + ma, true,
+			[]string{"Access-Accept", `Filter-Id = "admit"`, `Tunnel-Private-Group-Id:0 = "10"`}, nil},
+		{"MAB other MAC", "auth", "testing123",
+			"User-Name=02:00:00:00:00:99,User-Password=02:00:00:00:00:99,Calling-Station-Id=02:00:00:00:00:99" + ma, true,
+			[]string{"Access-Accept", `Filter-Id = "assess"`, `Tunnel-Private-Group-Id:0 = "20"`}, nil},
+		{"no Message-Authenticator", "auth", "testing123", "User-Name=alice,User-Password=alice-password", false, nil, nil},
+		{"no Message-Authenticator with Proxy-State", "auth", "testing123", "User-Name=alice,User-Password=alice-password,Proxy-State=0x01", false, nil, nil},
+		{"wrong secret", "auth", "wrong-secret", "User-Name=alice,User-Password=alice-password" + ma, false, nil, nil},
+		{"Status-Server", "status", "testing123", "Message-Authenticator=0x00", true, []string{"Access-Accept"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := l.radclient(tt.code, l.auth, tt.secret, tt.attrs)
+			if got := strings.Contains(out, "Received "); got != tt.reply {
+				t.Fatalf("reply expected %v; radclient: %v\n%s", tt.reply, err, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(out, w) {
+					t.Errorf("output has %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	st := l.pdp.RADIUS().Stats()
+	if st["mab"] != 2 || st["pap"] != 3 {
+		t.Errorf("stats %v", st)
+	}
+}
+
+func TestRADIUSAccountingSessions(t *testing.T) {
+	needTool(t, "radclient")
+	l := newRADIUSLab(t, "")
+	start := "Acct-Status-Type=Start,Acct-Session-Id=s-1,Calling-Station-Id=02-00-00-00-00-09,User-Name=020000000009,NAS-IP-Address=127.0.0.1,NAS-Port-Id=port9,Framed-IP-Address=10.9.0.9,Class=trustnac:assess"
+	if out, err := l.radclient("acct", l.acct, l.secret, start); err != nil || !strings.Contains(out, "Accounting-Response") {
+		t.Fatalf("Start: %v\n%s", err, out)
+	}
+	ss := l.pdp.RADIUS().Sessions().Find("02:00:00:00:00:09", netipMust("10.9.0.9"))
+	if len(ss) != 1 || ss[0].Port != "port9" || ss[0].Role != "assess" || ss[0].NAS != "localhost" {
+		t.Fatalf("sessions after Start: %+v", ss)
+	}
+	if out, err := l.radclient("acct", l.acct, "wrong", strings.Replace(start, "s-1", "s-2", 1)); err == nil {
+		t.Fatalf("accounting with a wrong secret answered:\n%s", out)
+	}
+	if out, err := l.radclient("acct", l.acct, l.secret, "Acct-Status-Type=Stop,Acct-Session-Id=s-1,Calling-Station-Id=02-00-00-00-00-09"); err != nil {
+		t.Fatalf("Stop: %v\n%s", err, out)
+	}
+	if ss := l.pdp.RADIUS().Sessions().All(); len(ss) != 0 {
+		t.Fatalf("sessions after Stop: %+v", ss)
+	}
+}
+
+// eapolTest runs wpa_supplicant's eapol_test against the PDP and returns
+// its output.
+func (l *radiusLab) eapolTest(t *testing.T, network string) (string, error) {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "eapol.conf")
+	writeFile(t, conf, "network={\n"+network+"\n}\n")
+	host, port, _ := net.SplitHostPort(l.auth)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "eapol_test", "-c", conf, "-a", host, "-p", port, "-s", l.secret, "-r", "0", "-t", "20",
+		"-M", "02:00:00:00:00:42")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestRADIUSWithEapolTest(t *testing.T) {
+	needTool(t, "eapol_test")
+	l := newRADIUSLab(t, "")
+	base := fmt.Sprintf("key_mgmt=IEEE8021X\neap=TTLS\nidentity=\"alice\"\nanonymous_identity=\"anonymous\"\npassword=\"alice-password\"\nca_cert=%q\n", l.ca)
+	tests := []struct {
+		name, network string
+		ok            bool
+	}{
+		{"TTLS/PAP TLS 1.2", base + "phase2=\"auth=PAP\"\nphase1=\"tls_disable_tlsv1_3=1\"", true},
+		{"TTLS/PAP TLS 1.3", base + "phase2=\"auth=PAP\"\nphase1=\"tls_disable_tlsv1_3=0\"", true},
+		{"TTLS/EAP-MSCHAPv2", base + "phase2=\"autheap=MSCHAPV2\"", true},
+		{"TTLS/PAP wrong password", strings.Replace(base, "alice-password", "nope", 1) + "phase2=\"auth=PAP\"", false},
+		{"TTLS/EAP-MSCHAPv2 wrong password", strings.Replace(base, "alice-password", "nope", 1) + "phase2=\"autheap=MSCHAPV2\"", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := l.eapolTest(t, tt.network)
+			if !tt.ok {
+				if err == nil || strings.Contains(out, "\nSUCCESS") {
+					t.Fatalf("eapol_test succeeded with a wrong password:\n%s", tail(out))
+				}
+				return
+			}
+			if err != nil || !strings.Contains(out, "\nSUCCESS") {
+				t.Fatalf("eapol_test: %v\n%s", err, tail(out))
+			}
+			accept := out[strings.LastIndex(out, "(Access-Accept)"):]
+			for _, w := range []string{"MPPE keys OK: 1  mismatch: 0", "Attribute 11 ", "Attribute 81 (Tunnel-Private-Group-Id) length=5"} {
+				if !strings.Contains(accept, w) {
+					t.Errorf("eapol_test output lacks %q\n%s", w, tail(out))
+				}
+			}
+			rec, err := l.pdp.Store().Get("mac:02:00:00:00:00:42")
+			if err != nil || rec.Role != "admit" || rec.Identity != "alice" {
+				t.Fatalf("record %+v, %v", rec, err)
+			}
+		})
+	}
+}
+
+func tail(s string) string {
+	const n = 6000
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# bench-radius.sh: FreeRADIUS 3.2 and trustnac's `nac pdp` under the same RADIUS load, one after
+# the other on this machine, with equivalent policies (README.md in this directory).
+#
+#   bash testbed/radius-bench/bench-radius.sh        (or: make bench-radius)
+#
+# Environment (defaults in brackets): DURATION [10s] and WARMUP [1s] per run, CONCURRENCY [64]
+# requests in flight for mab and pap, TTLS_CONCURRENCY [16] conversations in flight for ttls-pap,
+# MACS [1000] distinct MACs, MODES ["mab pap ttls-pap"], SERVERS ["freeradius nac"], REPEAT [2]
+# runs of each (the best counts), TLS [1.2] for ttls-pap, NAC_BIN (a built nac instead of
+# building one), KEEP=1 keeps the temporary directory.
+# Exit status 0 when every run passed radload's checks.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-1s}
+CONCURRENCY=${CONCURRENCY:-64}
+TTLS_CONCURRENCY=${TTLS_CONCURRENCY:-16}
+MACS=${MACS:-1000}
+MODES=${MODES:-mab pap ttls-pap}
+SERVERS=${SERVERS:-freeradius nac}
+REPEAT=${REPEAT:-2}
+TLS=${TLS:-1.2}
+KEEP=${KEEP:-0}
+
+SECRET=testing123
+SERVER_NAME=radius.bench.test
+USER_NAME=alice
+USER_PASSWORD=alice-password
+# Ports away from 1812/1813 so that a system RADIUS server never clashes.
+FR_AUTH_PORT=18120
+FR_ACCT_PORT=18130
+NAC_AUTH_PORT=18121
+NAC_ACCT_PORT=18131
+
+log() { echo "bench-radius: $*" >&2; }
+die() {
+	log "$*"
+	exit 1
+}
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/radius-bench.XXXXXX")
+SERVER_PID=""
+SERVER_NAME_RUNNING=""
+LOAD_PID=""
+
+# alive reports whether process $1 runs (a child that exited stays a zombie until waited for).
+alive() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	[[ $st != Z* ]]
+}
+
+# stop_server stops the running server: SIGTERM, then SIGKILL after 5 s (FreeRADIUS 3.2.1 can
+# hang in its thread pool's shutdown after a heavy load).
+stop_server() {
+	[[ -n $SERVER_PID ]] || return 0
+	kill "$SERVER_PID" 2>/dev/null || true
+	for _ in $(seq 1 50); do
+		alive "$SERVER_PID" || break
+		sleep 0.1
+	done
+	kill -KILL "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=""
+}
+
+cleanup() {
+	local rc=$?
+	if [[ -n $LOAD_PID ]]; then
+		kill "$LOAD_PID" 2>/dev/null || true
+		wait "$LOAD_PID" 2>/dev/null || true
+	fi
+	if [[ $rc -ne 0 && $rc -ne 130 && -n $SERVER_NAME_RUNNING ]]; then
+		log "last lines of the $SERVER_NAME_RUNNING logs:"
+		tail -n 30 "$TMP/log/$SERVER_NAME_RUNNING.log" "$TMP/log/$SERVER_NAME_RUNNING.out" >&2 2>/dev/null || true
+	fi
+	stop_server
+	if [[ $KEEP == 1 ]]; then
+		log "kept $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$TMP/bin" "$TMP/log" "$TMP/run" "$TMP/results" "$TMP/certs"
+
+# --- tools and binaries -----------------------------------------------------------------------
+
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 is not installed ($2)"; }
+need go "https://go.dev/dl"
+need openssl "apt-get install openssl"
+[[ " $SERVERS " == *" freeradius "* ]] && need freeradius "apt-get install freeradius"
+
+log "building radload"
+(cd "$ROOT" && go build -o "$TMP/bin/radload" ./testbed/cmd/radload)
+if [[ " $SERVERS " == *" nac "* ]]; then
+	if [[ -n ${NAC_BIN:-} ]]; then
+		cp "$NAC_BIN" "$TMP/bin/nac"
+	else
+		log "building nac"
+		(cd "$ROOT" && go build -o "$TMP/bin/nac" ./nac/cmd/nac)
+	fi
+fi
+
+# --- credentials shared by both servers -------------------------------------------------------
+
+# A CA and a server certificate for EAP-TTLS (ECDSA P-256), the same for both servers.
+make_certs() {
+	local d=$TMP/certs
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=radius-bench CA" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-subj "/CN=$SERVER_NAME" -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+	printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=digitalSignature" \
+		"extendedKeyUsage=serverAuth" "subjectAltName=DNS:$SERVER_NAME" >"$d/server.ext"
+	openssl x509 -req -days 2 -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+		-CAcreateserial -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
+}
+
+# nt_hash prints the NT hash (MD4 of the UTF-16LE password) in lowercase hex.
+nt_hash() {
+	local h
+	h=$(printf '%s' "$1" | iconv -f UTF-8 -t UTF-16LE | openssl dgst -md4 -provider legacy -provider default 2>/dev/null | awk '{print $NF}') || true
+	if [[ ! $h =~ ^[0-9a-f]{32}$ ]] && command -v smbencrypt >/dev/null; then
+		h=$(smbencrypt "$1" 2>/dev/null | awk 'NF == 2 && length($2) == 32 {print tolower($2)}')
+	fi
+	[[ $h =~ ^[0-9a-f]{32}$ ]] || die "cannot compute an NT hash (openssl without MD4 and no smbencrypt)"
+	echo "$h"
+}
+
+make_certs
+NTHASH=$(nt_hash "$USER_PASSWORD")
+
+# --- FreeRADIUS ------------------------------------------------------------------------------
+
+setup_freeradius() {
+	local d=$TMP/freeradius
+	mkdir -p "$d/raddb/certs" "$d/raddb/mods-config/files"
+	sed -e "s|@DIR@|$d|g" -e "s|@LOGDIR@|$TMP/log|g" -e "s|@AUTH_PORT@|$FR_AUTH_PORT|g" \
+		-e "s|@ACCT_PORT@|$FR_ACCT_PORT|g" -e "s|@SECRET@|$SECRET|g" -e "s|@TLS_MAX@|$TLS|g" \
+		"$HERE/freeradius/radiusd.conf" >"$d/raddb/radiusd.conf"
+	sed -e "s|@NTHASH@|$NTHASH|g" "$HERE/freeradius/users" >"$d/raddb/mods-config/files/authorize"
+	cp "$TMP/certs/ca.pem" "$TMP/certs/server.pem" "$TMP/certs/server.key" "$d/raddb/certs/"
+	mkdir -p "$d/run"
+	freeradius -C -d "$d/raddb" >"$TMP/log/freeradius-check.out" 2>&1 ||
+		{ cat "$TMP/log/freeradius-check.out" >&2; die "FreeRADIUS rejects the generated configuration"; }
+}
+
+start_freeradius() {
+	freeradius -f -d "$TMP/freeradius/raddb" >"$TMP/log/freeradius.out" 2>&1 &
+	SERVER_PID=$!
+	SERVER_NAME_RUNNING=freeradius
+	AUTH_ADDR=127.0.0.1:$FR_AUTH_PORT
+}
+
+# --- nac pdp ---------------------------------------------------------------------------------
+# The PDP's configuration (nac/config.go: PDPConfig, RADIUSConfig) and policy (policies/). Adjust
+# here when their fields change.
+
+setup_nac() {
+	local d=$TMP/nac
+	mkdir -p "$d/state"
+	cat >"$d/policy.yaml" <<-EOF
+		# Equivalent of the FreeRADIUS users file of bench-radius.sh.
+		version: 1
+		roles:
+		  admit:  { vlan: 10, filter_id: "admit" }
+		  assess: { vlan: 20, filter_id: "assess" }
+		  deny: {}
+		groups:
+		  - name: demo-terminal
+		    macs: ["02:00:00:00:00:01"]
+		    mab_role: admit
+		  - name: staff
+		    identities: ["$USER_NAME"]
+		    auth_role: admit
+		default:
+		  role: deny
+		  reason: "posture is not part of this benchmark"
+		mab_default:
+		  role: assess
+		  reason: "unknown MAC address"
+		auth_default:
+		  role: deny
+		  reason: "unknown user"
+	EOF
+	cat >"$d/users.yaml" <<-EOF
+		users:
+		  $USER_NAME: "nthash\$$NTHASH"
+	EOF
+	cat >"$d/pdp.yaml" <<-EOF
+		state_dir: $d/state
+		policy: $d/policy.yaml
+		radius:
+		  auth_listen: 127.0.0.1:$NAC_AUTH_PORT
+		  acct_listen: 127.0.0.1:$NAC_ACCT_PORT
+		  clients:
+		    - {name: local, network: 127.0.0.1/32, secret: $SECRET}
+		  users_file: $d/users.yaml
+		  session_timeout: 0s
+		  eap:
+		    cert: $TMP/certs/server.pem
+		    key: $TMP/certs/server.key
+		    tls_min: "$TLS"
+		pttls:
+		  listen: 127.0.0.1:0
+		api:
+		  listen: "off"
+		log:
+		  level: warn
+	EOF
+	"$TMP/bin/nac" policy check "$d/policy.yaml" >"$TMP/log/nac-check.out" 2>&1 ||
+		{ cat "$TMP/log/nac-check.out" >&2; die "nac rejects the generated policy"; }
+}
+
+start_nac() {
+	"$TMP/bin/nac" pdp -c "$TMP/nac/pdp.yaml" >"$TMP/log/nac.out" 2>&1 &
+	SERVER_PID=$!
+	SERVER_NAME_RUNNING=nac
+	AUTH_ADDR=127.0.0.1:$NAC_AUTH_PORT
+}
+
+# --- running ---------------------------------------------------------------------------------
+
+# wait_ready waits until the running server accepts alice's PAP request.
+wait_ready() {
+	for _ in $(seq 1 100); do
+		alive "$SERVER_PID" || die "$SERVER_NAME_RUNNING exited during start"
+		if "$TMP/bin/radload" -addr "$AUTH_ADDR" -secret "$SECRET" -mode pap -user "$USER_NAME" \
+			-password "$USER_PASSWORD" -n 1 -c 1 -warmup 0 -timeout 200ms >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	"$TMP/bin/radload" -addr "$AUTH_ADDR" -secret "$SECRET" -mode pap -n 1 -c 1 -warmup 0 -timeout 500ms >&2 || true
+	die "$SERVER_NAME_RUNNING does not answer on $AUTH_ADDR"
+}
+
+# load runs radload in one mode against the running server, with the checks that make a
+# misconfigured server fail instead of looking fast.
+load() {
+	local mode=$1 out=$2
+	local args=(-addr "$AUTH_ADDR" -secret "$SECRET" -mode "$mode" -d "$DURATION" -warmup "$WARMUP"
+		-macs "$MACS" -user "$USER_NAME" -password "$USER_PASSWORD" -json)
+	case $mode in
+	mab) args+=(-c "$CONCURRENCY" -expect-filter admit -expect-vlan 10 -expect-filter-other assess -expect-vlan-other 20) ;;
+	pap) args+=(-c "$CONCURRENCY" -expect-filter admit -expect-vlan 10) ;;
+	ttls-*) args+=(-c "$TTLS_CONCURRENCY" -expect-filter admit -expect-vlan 10
+		-ca "$TMP/certs/ca.pem" -server-name "$SERVER_NAME" -tls "$TLS") ;;
+	esac
+	# In the background so that a signal ends the script at once.
+	"$TMP/bin/radload" "${args[@]}" >"$out" 2>"$out.err" &
+	LOAD_PID=$!
+	if ! wait "$LOAD_PID"; then
+		LOAD_PID=""
+		cat "$out" "$out.err" >&2
+		die "$mode against $SERVER_NAME_RUNNING failed"
+	fi
+	LOAD_PID=""
+}
+
+# field prints a number field of radload's one-line JSON.
+field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" "$1"; }
+
+for s in $SERVERS; do
+	case $s in
+	freeradius) setup_freeradius ;;
+	nac) setup_nac ;;
+	*) die "unknown server $s (want freeradius or nac)" ;;
+	esac
+done
+
+for round in $(seq 1 "$REPEAT"); do
+	for s in $SERVERS; do
+		log "round $round: $s"
+		"start_$s"
+		wait_ready
+		for mode in $MODES; do
+			out=$TMP/results/$s.$mode.$round.json
+			load "$mode" "$out"
+			log "$(printf '  %-9s %9.1f/s  p50 %s ms' "$mode" "$(field "$out" rate)" "$(field "$out" p50_ms)")"
+		done
+		stop_server
+		SERVER_NAME_RUNNING=""
+	done
+done
+
+# --- report ----------------------------------------------------------------------------------
+
+# best prints "rate p50 p99 rounds" of the run with the highest rate of a server and mode.
+best() {
+	local f
+	for f in "$TMP/results/$1.$2".*.json; do
+		echo "$(field "$f" rate) $(field "$f" p50_ms) $(field "$f" p99_ms) $(field "$f" rounds)"
+	done | sort -g -r | head -n 1
+}
+
+echo
+echo "RADIUS benchmark: $(nproc) CPUs, $DURATION per run after $WARMUP warm-up, best of $REPEAT;"
+echo "mab/pap $CONCURRENCY requests in flight, ttls $TTLS_CONCURRENCY conversations in flight (TLS $TLS)"
+printf '%-10s %-11s %14s %10s %10s %7s\n' mode server "rate" "p50 ms" "p99 ms" "rounds"
+declare -A RATE
+for mode in $MODES; do
+	for s in $SERVERS; do
+		read -r rate p50 p99 rounds <<<"$(best "$s" "$mode")"
+		RATE[$s.$mode]=$rate
+		unit=req/s
+		[[ $mode == ttls-* ]] && unit=conv/s
+		printf '%-10s %-11s %14s %10s %10s %7.1f\n' "$mode" "$s" "$(printf '%.1f %s' "$rate" "$unit")" "$p50" "$p99" "$rounds"
+	done
+done
+echo "(for ttls modes: p50 is the median conversation time, rounds the RADIUS round trips of one)"
+if [[ " $SERVERS " == *" freeradius "* && " $SERVERS " == *" nac "* ]]; then
+	for mode in $MODES; do
+		awk -v m="$mode" -v n="${RATE[nac.$mode]}" -v f="${RATE[freeradius.$mode]}" \
+			'BEGIN { if (f > 0) printf "ratio %s nac/freeradius = %.2f\n", m, n / f }'
+	done
+fi
