@@ -85,7 +85,9 @@ func agentTLSConfig(c AgentPDPConfig) (*tls.Config, error) {
 
 // agentCollectors builds the collectors the configuration enables. The
 // returned function releases what they hold (the TPM connection).
-func agentCollectors(cfg *AgentConfig, log *slog.Logger) ([]imc.Collector, func(), error) {
+// maxLogChunk bounds the pieces of measurement logs the TPM collector sends
+// (0: its default, for PT-TLS).
+func agentCollectors(cfg *AgentConfig, log *slog.Logger, maxLogChunk int) ([]imc.Collector, func(), error) {
 	var cols []imc.Collector
 	if o := cfg.Collectors.OS; o != nil && !o.Disabled {
 		cols = append(cols, osimc.New(osimc.Config{Root: o.Root}, log.With("imc", "os")))
@@ -104,12 +106,26 @@ func agentCollectors(cfg *AgentConfig, log *slog.Logger) ([]imc.Collector, func(
 		EKAlg:    t.EKAlg,
 		EventLog: t.EventLog,
 		IMALog:   t.IMALog,
+		// In EAP a PB-TNC batch holds at most 65,522 bytes.
+		MaxLogChunk: maxLogChunk,
 	}, log)
 	if err != nil {
 		tpm.Close()
 		return nil, nil, err
 	}
 	return append(cols, col), func() { tpm.Close() }, nil
+}
+
+// agentPassword is the configured password, from password_file if set.
+func agentPassword(cfg *AgentConfig) (string, error) {
+	if cfg.PasswordFile == "" {
+		return cfg.Password, nil
+	}
+	b, err := os.ReadFile(cfg.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("nac: password file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 // RunAgent runs one assessment against the PDP over PT-TLS and returns the
@@ -122,13 +138,9 @@ func RunAgent(ctx context.Context, cfg *AgentConfig, log *slog.Logger) (*imc.Out
 	if err != nil {
 		return nil, err
 	}
-	password := cfg.Password
-	if cfg.PasswordFile != "" {
-		b, err := os.ReadFile(cfg.PasswordFile)
-		if err != nil {
-			return nil, fmt.Errorf("nac: password file: %w", err)
-		}
-		password = strings.TrimRight(string(b), "\r\n")
+	password, err := agentPassword(cfg)
+	if err != nil {
+		return nil, err
 	}
 
 	var d net.Dialer
@@ -150,7 +162,7 @@ func RunAgent(ctx context.Context, cfg *AgentConfig, log *slog.Logger) (*imc.Out
 	}
 	defer conn.Close()
 
-	cols, release, err := agentCollectors(cfg, log)
+	cols, release, err := agentCollectors(cfg, log, 0)
 	if err != nil {
 		return nil, err
 	}

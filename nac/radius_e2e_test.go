@@ -1,7 +1,9 @@
 package nac
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,7 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2868"
+	"layeh.com/radius/vendors/microsoft"
+
 	"trustnac/pdp"
+	tradius "trustnac/transport/radius"
 )
 
 // radiusLab is a PDP serving RADIUS on loopback with the example lab
@@ -228,3 +236,77 @@ func tail(s string) string {
 }
 
 func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestAgentPostureInsideEAPTTLS runs our own agent as the TNC client inside
+// EAP-TTLS, relayed over RADIUS as a switch would: the posture decides the
+// role of the Access-Accept.
+func TestAgentPostureInsideEAPTTLS(t *testing.T) {
+	l := newRADIUSLab(t, "")
+	client := &tradius.Client{Secret: []byte(l.secret), Timeout: 5 * time.Second}
+	defer client.Close()
+	tests := []struct {
+		name, fixture, identity, password string
+		mac                               string
+		code                              radius.Code
+		filter, vlan                      string
+		recIdentity                       string
+	}{
+		{"healthy terminal", "healthy", "", "", "02:00:00:00:10:01", radius.CodeAccessAccept, "admit", "10", ""},
+		{"telnet listening", "telnet", "", "", "02:00:00:00:10:02", radius.CodeAccessAccept, "remediate", "30", ""},
+		{"outdated", "outdated", "", "", "02:00:00:00:10:03", radius.CodeAccessAccept, "isolate", "99", ""},
+		{"healthy with MSCHAPv2 first", "healthy", "alice", "alice-password", "02:00:00:00:10:04", radius.CodeAccessAccept, "admit", "10", "alice"},
+		{"wrong password", "healthy", "alice", "nope", "02:00:00:00:10:05", radius.CodeAccessReject, "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &AgentConfig{
+				PDP:        AgentPDPConfig{Pin: l.pdp.Fingerprint},
+				Identity:   tt.identity,
+				Password:   tt.password,
+				Collectors: CollectorsConfig{OS: &OSCollectorConfig{Root: fixture(tt.fixture)}},
+			}
+			cfg.SetDefaults()
+			agent, err := NewAgentEAP(cfg, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer agent.Close()
+			conv := &tradius.EAPConversation{Client: client, Addr: l.auth, Request: func() *radius.Packet {
+				p := radius.New(radius.CodeAccessRequest, []byte(l.secret))
+				rfc2865.UserName_SetString(p, "anonymous")
+				rfc2865.CallingStationID_SetString(p, strings.ReplaceAll(tt.mac, ":", "-"))
+				rfc2865.NASPortType_Set(p, rfc2865.NASPortType_Value_Ethernet)
+				return p
+			}}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := conv.Run(ctx, agent.Peer)
+			if tt.code == radius.CodeAccessReject {
+				if !errors.Is(err, tradius.ErrEAPRejected) {
+					t.Fatalf("want Access-Reject, got %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rfc2865.FilterID_GetString(res.Reply); got != tt.filter {
+				t.Errorf("Filter-Id %q, want %q", got, tt.filter)
+			}
+			if _, got := rfc2868.TunnelPrivateGroupID_GetString(res.Reply); got != tt.vlan {
+				t.Errorf("VLAN %q, want %q", got, tt.vlan)
+			}
+			if o, ok := agent.Outcome(); !ok || o.Role != tt.filter {
+				t.Errorf("agent outcome %+v %v, want %s", o, ok, tt.filter)
+			}
+			recv, err := microsoft.MSMPPERecvKey_Lookup(res.Reply, res.Request)
+			if err != nil || !bytes.Equal(recv[:32], agent.MSK()[:32]) {
+				t.Errorf("MS-MPPE-Recv-Key does not match the agent's MSK: %v", err)
+			}
+			rec, err := l.pdp.Store().Get("mac:" + tt.mac)
+			if err != nil || rec.Role != tt.filter || rec.Channel != "eap" || rec.Identity != tt.recIdentity || rec.Facts["os"] == nil {
+				t.Fatalf("record %+v, %v", rec, err)
+			}
+		})
+	}
+}

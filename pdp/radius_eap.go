@@ -300,10 +300,12 @@ func (r *RADIUS) innerSelector(q *request, c *conversation) eap.Selector {
 			return nil, true, nil
 		}
 		canPassword := r.cfg.Users != nil && pol.UserAuth != policies.UserAuthNone
-		if !authed && pol.UserAuth == policies.UserAuthRequired {
-			if nak != nil || !canPassword {
-				return nil, false, errors.New("pdp: policy requires a password and the peer offers none")
-			}
+		if !authed && pol.UserAuth == policies.UserAuthRequired && (nak != nil || !canPassword) {
+			return nil, false, errors.New("pdp: policy requires a password and the peer offers none")
+		}
+		// A password first where one can be checked; a peer without one
+		// answers with a Nak that proposes the posture methods.
+		if !authed && canPassword && nak == nil {
 			return r.mschapv2(), false, nil
 		}
 		switch {
