@@ -14,19 +14,19 @@ import (
 // Session is one network session a NAS reported in RADIUS accounting (RFC 2866): which NAS and
 // port holds an endpoint, so that a later change of its role can reach it by CoA (RFC 5176).
 type Session struct {
-	NAS       string     `json:"nas"`            // name of the RADIUS client in the configuration
-	NASAddr   netip.Addr `json:"nas_addr"`       // where CoA goes: NAS-IP-Address, else the source address
-	NASID     string     `json:"nas_identifier,omitempty"`
-	ID        string     `json:"acct_session_id"` // Acct-Session-Id
-	MAC       string     `json:"mac,omitempty"`   // Calling-Station-Id, normalised
-	IP        netip.Addr `json:"ip,omitzero"`     // Framed-IP-Address
-	User      string     `json:"user,omitempty"`
-	Port      string     `json:"port,omitempty"` // NAS-Port-Id, else NAS-Port
-	Endpoint  string     `json:"endpoint"`       // endpoint ID the PDP decided on
-	Role      string     `json:"role,omitempty"` // role the NAS was last told
-	Started   time.Time  `json:"started"`
-	Updated   time.Time  `json:"updated"`
-	Interims  uint64     `json:"interims,omitempty"`
+	NAS      string     `json:"nas"`      // name of the RADIUS client in the configuration
+	NASAddr  netip.Addr `json:"nas_addr"` // where CoA goes: NAS-IP-Address, else the source address
+	NASID    string     `json:"nas_identifier,omitempty"`
+	ID       string     `json:"acct_session_id"` // Acct-Session-Id
+	MAC      string     `json:"mac,omitempty"`   // Calling-Station-Id, normalised
+	IP       netip.Addr `json:"ip,omitzero"`     // Framed-IP-Address
+	User     string     `json:"user,omitempty"`
+	Port     string     `json:"port,omitempty"` // NAS-Port-Id, else NAS-Port
+	Endpoint string     `json:"endpoint"`       // endpoint ID the PDP decided on
+	Role     string     `json:"role,omitempty"` // role the NAS was last told
+	Started  time.Time  `json:"started"`
+	Updated  time.Time  `json:"updated"`
+	Interims uint64     `json:"interims,omitempty"`
 }
 
 func (s *Session) key() string { return s.NAS + "\x00" + s.ID }

@@ -230,10 +230,10 @@ func verifyReply(m *macState, pkt []byte, info packetInfo, reqCode radius.Code, 
 type encodeKind int
 
 const (
-	kindRandom encodeKind = iota // Access-Request, Status-Server: p.Authenticator as is
-	kindHashed                   // Accounting, CoA, Disconnect request: MD5 over a zero field
-	kindReply                    // reply: MD5 over p.Authenticator (the Request Authenticator)
-	kindStatusReply              // reply to Status-Server: as kindReply, always with a Message-Authenticator (RFC 5997 §3)
+	kindRandom      encodeKind = iota // Access-Request, Status-Server: p.Authenticator as is
+	kindHashed                        // Accounting, CoA, Disconnect request: MD5 over a zero field
+	kindReply                         // reply: MD5 over p.Authenticator (the Request Authenticator)
+	kindStatusReply                   // reply to Status-Server: as kindReply, always with a Message-Authenticator (RFC 5997 §3)
 )
 
 // encodePacket encodes p with a Message-Authenticator as its first
