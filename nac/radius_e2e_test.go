@@ -36,7 +36,10 @@ type radiusLab struct {
 	secret string
 }
 
-func newRADIUSLab(t *testing.T, extra string) *radiusLab {
+func newRADIUSLab(t *testing.T, extra string) *radiusLab { return newRADIUSLabCoA(t, extra, 0) }
+
+// newRADIUSLabCoA is newRADIUSLab with the NAS's CoA port set.
+func newRADIUSLabCoA(t *testing.T, extra string, coaPort int) *radiusLab {
 	t.Helper()
 	dir := t.TempDir()
 	copyFile(t, "../policies/examples/lab.yaml", filepath.Join(dir, "lab.yaml"))
@@ -53,7 +56,7 @@ radius:
   auth_listen: 127.0.0.1:0
   acct_listen: 127.0.0.1:0
   clients:
-    - {name: localhost, network: 127.0.0.1/32, secret: testing123}
+    - {name: localhost, network: 127.0.0.1/32, secret: testing123, coa_port: `+fmt.Sprint(coaPort)+`}
   users_file: users.yaml
   session_timeout: 1h
   eap:
@@ -308,5 +311,81 @@ func TestAgentPostureInsideEAPTTLS(t *testing.T) {
 				t.Fatalf("record %+v, %v", rec, err)
 			}
 		})
+	}
+}
+
+func netipPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// TestRADIUSBadEAP sends EAP the PDP must refuse: lying lengths, a State
+// it never issued, a conversation that stalls until its State expires,
+// and more conversations than it keeps.
+func TestRADIUSBadEAP(t *testing.T) {
+	l := newRADIUSLab(t, "")
+	client := &tradius.Client{Secret: []byte(l.secret), Timeout: 2 * time.Second}
+	defer client.Close()
+	ctx := context.Background()
+	send := func(eapMsg, state []byte) (*radius.Packet, error) {
+		p := radius.New(radius.CodeAccessRequest, []byte(l.secret))
+		rfc2865.UserName_SetString(p, "x")
+		rfc2865.CallingStationID_SetString(p, "02-00-00-00-00-55")
+		tradius.SetEAPMessage(p, eapMsg)
+		if state != nil {
+			rfc2865.State_Set(p, state)
+		}
+		return client.Exchange(ctx, p, l.auth)
+	}
+	identity := []byte{2, 1, 0, 6, 1, 'x'}
+	for name, msg := range map[string][]byte{
+		"length beyond the packet": {2, 1, 0, 60, 1, 'x'},
+		"length below the header":  {2, 1, 0, 2, 1, 'x'},
+		"not an Identity first":    {2, 1, 0, 6, 21, 0},
+	} {
+		reply, err := send(msg, nil)
+		if err != nil || reply.Code != radius.CodeAccessReject {
+			t.Errorf("%s: %v %v, want Access-Reject", name, reply, err)
+		}
+	}
+	reply, err := send(identity, []byte("tn-never-issued-state"))
+	if err != nil || reply.Code != radius.CodeAccessReject {
+		t.Errorf("unknown State: %v %v", reply, err)
+	}
+	// A conversation that stalls: the State expires after eap.timeout (5s
+	// in this lab) and a late answer is refused.
+	reply, err = send(identity, nil)
+	if err != nil || reply.Code != radius.CodeAccessChallenge {
+		t.Fatalf("Identity: %v %v", reply, err)
+	}
+	state := rfc2865.State_Get(reply)
+	deadline := time.Now().Add(15 * time.Second)
+	for l.pdp.RADIUS().Stats()["eap_expired"] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("conversation never expired: %v", l.pdp.RADIUS().Stats())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	msg, _ := tradius.EAPMessage(reply)
+	reply, err = send([]byte{2, msg[1], 0, 6, 21, 0}, state)
+	if err != nil || reply.Code != radius.CodeAccessReject {
+		t.Errorf("answer after expiry: %v %v", reply, err)
+	}
+}
+
+func TestRADIUSConversationCap(t *testing.T) {
+	l := newRADIUSLab(t, "    max_sessions: 3\n")
+	client := &tradius.Client{Secret: []byte(l.secret), Timeout: 2 * time.Second}
+	defer client.Close()
+	codes := map[radius.Code]int{}
+	for i := 0; i < 5; i++ {
+		p := radius.New(radius.CodeAccessRequest, []byte(l.secret))
+		rfc2865.CallingStationID_SetString(p, fmt.Sprintf("02-00-00-00-01-%02x", i))
+		tradius.SetEAPMessage(p, []byte{2, 1, 0, 6, 1, 'x'})
+		reply, err := client.Exchange(context.Background(), p, l.auth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes[reply.Code]++
+	}
+	if codes[radius.CodeAccessChallenge] != 3 || codes[radius.CodeAccessReject] != 2 {
+		t.Fatalf("replies %v, want 3 challenges and 2 rejects", codes)
 	}
 }
