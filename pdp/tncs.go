@@ -258,19 +258,9 @@ func (t *TNCS) decide(ep imv.Endpoint, sessions []imv.Session) (*Decision, error
 		pep.AK, _ = tf["ak"].(string)
 	}
 	pd := pol.Decide(pep, facts)
-	d := &Decision{
-		Endpoint:    ep,
-		Role:        pd.Role,
-		Params:      pd.Params,
-		Rule:        pd.Rule,
-		Groups:      pd.Groups,
-		Reasons:     pd.Reasons,
-		Remediation: pd.Remediation,
-		Combined:    combined,
-		Facts:       facts,
-		Policy:      pd.PolicyDigest,
-		InReply:     ep.Channel == "eap",
-	}
+	d := t.Decide(ep, pd, facts)
+	d.Combined = combined
+	d.InReply = ep.Channel == "eap"
 	if final := policies.Stricter(pd.Role, recommendationRole(combined.Recommendation)); final != pd.Role {
 		d.Role = final
 		d.Params = pol.RoleParams(final)

@@ -78,19 +78,7 @@ func NewPeer(cfg *PeerConfig) *Peer {
 	}
 	p.cfg = *cfg
 	c := &p.cfg
-	if c.MaxFragment <= 0 {
-		c.MaxFragment = DefaultMaxFragment
-	}
-	c.MaxFragment = min(c.MaxFragment, MaxFragmentLimit)
-	if c.MaxMessage <= 0 {
-		c.MaxMessage = DefaultMaxMessage
-	}
-	if c.MaxTotal <= 0 {
-		c.MaxTotal = DefaultMaxTotal
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = DefaultTimeout
-	}
+	setLimits(&c.MaxFragment, &c.MaxMessage, &c.MaxTotal, &c.Timeout)
 	switch {
 	case c.TLS == nil:
 		p.cfgErr = errors.New("ttls: PeerConfig without TLS")

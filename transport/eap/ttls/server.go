@@ -116,19 +116,7 @@ func NewServer(cfg *ServerConfig) *Server {
 	}
 	s.cfg = *cfg
 	c := &s.cfg
-	if c.MaxFragment <= 0 {
-		c.MaxFragment = DefaultMaxFragment
-	}
-	c.MaxFragment = min(c.MaxFragment, MaxFragmentLimit)
-	if c.MaxMessage <= 0 {
-		c.MaxMessage = DefaultMaxMessage
-	}
-	if c.MaxTotal <= 0 {
-		c.MaxTotal = DefaultMaxTotal
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = DefaultTimeout
-	}
+	setLimits(&c.MaxFragment, &c.MaxMessage, &c.MaxTotal, &c.Timeout)
 	switch {
 	case c.TLS == nil:
 		s.cfgErr = errors.New("ttls: ServerConfig without TLS")
@@ -140,6 +128,23 @@ func NewServer(cfg *ServerConfig) *Server {
 	s.in.maxMessage = c.MaxMessage
 	s.out.max = c.MaxFragment
 	return s
+}
+
+// setLimits fills the limits a configuration left at zero with the defaults.
+func setLimits(maxFragment, maxMessage, maxTotal *int, timeout *time.Duration) {
+	if *maxFragment <= 0 {
+		*maxFragment = DefaultMaxFragment
+	}
+	*maxFragment = min(*maxFragment, MaxFragmentLimit)
+	if *maxMessage <= 0 {
+		*maxMessage = DefaultMaxMessage
+	}
+	if *maxTotal <= 0 {
+		*maxTotal = DefaultMaxTotal
+	}
+	if *timeout <= 0 {
+		*timeout = DefaultTimeout
+	}
 }
 
 // Type is eap.TypeTTLS.
