@@ -9,7 +9,7 @@ set -euo pipefail
 # freeradius-utils (radclient), eapoltest, hostapd, wpasupplicant: RADIUS/EAP interop tests;
 # freeradius: the reference server of `make bench-radius`.
 pkgs=(ca-certificates git make gcc iproute2 procps libssl-dev swtpm swtpm-tools tpm2-tools
-	freeradius freeradius-utils eapoltest hostapd wpasupplicant)
+	freeradius freeradius-utils eapoltest hostapd wpasupplicant nftables)
 
 missing=()
 for p in "${pkgs[@]}"; do
