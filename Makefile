@@ -28,6 +28,13 @@ demo: deps build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# FreeRADIUS 3.2 and `nac pdp` under the same RADIUS load (testbed/radius-bench/README.md). It
+# installs the freeradius package first when it is missing (scripts/install-deps.sh, as root).
+.PHONY: bench-radius
+bench-radius:
+	@command -v freeradius >/dev/null 2>&1 || bash scripts/install-deps.sh
+	bash testbed/radius-bench/bench-radius.sh
+
 # Each fuzz target a short while (FUZZTIME each).
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \

@@ -4,23 +4,24 @@
 #
 #   bash testbed/radius-bench/bench-radius.sh        (or: make bench-radius)
 #
-# Environment (defaults in brackets): DURATION [10s] and WARMUP [1s] per run, CONCURRENCY [64]
-# requests in flight for mab and pap, TTLS_CONCURRENCY [16] conversations in flight for ttls-pap,
-# MACS [1000] distinct MACs, MODES ["mab pap ttls-pap"], SERVERS ["freeradius nac"], REPEAT [2]
-# runs of each (the best counts), TLS [1.2] for ttls-pap, NAC_BIN (a built nac instead of
-# building one), KEEP=1 keeps the temporary directory.
-# Exit status 0 when every run passed radload's checks.
+# Environment (defaults in brackets): DURATION [8s] and WARMUP [1s] per run, CONCURRENCY [64]
+# requests in flight for mab and pap, TTLS_CONCURRENCY [16] conversations in flight for ttls-pap
+# and ttls-posture, MACS [1000] distinct MACs, MODES ["mab pap ttls-pap ttls-posture"] (ttls-posture
+# runs against nac only), SERVERS ["freeradius nac"], REPEAT [2] runs of each (the best counts),
+# TLS [1.2] for ttls-pap (the agent of ttls-posture speaks TLS 1.3 only), NAC_BIN (a built nac
+# instead of building one), KEEP=1 keeps the temporary directory.
+# Exit status 0 when every run passed radload's checks. The last lines are the ratios.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-8s}
 WARMUP=${WARMUP:-1s}
 CONCURRENCY=${CONCURRENCY:-64}
 TTLS_CONCURRENCY=${TTLS_CONCURRENCY:-16}
 MACS=${MACS:-1000}
-MODES=${MODES:-mab pap ttls-pap}
+MODES=${MODES:-mab pap ttls-pap ttls-posture}
 SERVERS=${SERVERS:-freeradius nac}
 REPEAT=${REPEAT:-2}
 TLS=${TLS:-1.2}
@@ -89,23 +90,24 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mkdir -p "$TMP/bin" "$TMP/log" "$TMP/run" "$TMP/results" "$TMP/certs"
+mkdir -p "$TMP/bin" "$TMP/log" "$TMP/results" "$TMP/certs"
 
 # --- tools and binaries -----------------------------------------------------------------------
 
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is not installed ($2)"; }
 need go "https://go.dev/dl"
 need openssl "apt-get install openssl"
+need iconv "apt-get install libc-bin"
 [[ " $SERVERS " == *" freeradius "* ]] && need freeradius "apt-get install freeradius"
 
 log "building radload"
 (cd "$ROOT" && go build -o "$TMP/bin/radload" ./testbed/cmd/radload)
 if [[ " $SERVERS " == *" nac "* ]]; then
 	if [[ -n ${NAC_BIN:-} ]]; then
-		cp "$NAC_BIN" "$TMP/bin/nac"
+		cp "$NAC_BIN" "$TMP/nac"
 	else
 		log "building nac"
-		(cd "$ROOT" && go build -o "$TMP/bin/nac" ./nac/cmd/nac)
+		(cd "$ROOT" && go build -o "$TMP/nac" ./nac/cmd/nac)
 	fi
 fi
 
@@ -164,33 +166,23 @@ start_freeradius() {
 # The PDP's configuration (nac/config.go: PDPConfig, RADIUSConfig) and policy (policies/). Adjust
 # here when their fields change.
 
+# setup_nac writes the PDP's configuration. The policy is the lab's (policies/examples/lab.yaml:
+# the same MAB and password decisions as the FreeRADIUS users file, and the posture rules that
+# admit the healthy fixture), plus auth_default deny so that an unknown user is rejected as
+# FreeRADIUS rejects it.
 setup_nac() {
-	local d=$TMP/nac
+	local d=$TMP/pdp
 	mkdir -p "$d/state"
-	cat >"$d/policy.yaml" <<-EOF
-		# Equivalent of the FreeRADIUS users file of bench-radius.sh.
-		version: 1
-		roles:
-		  admit:  { vlan: 10, filter_id: "admit" }
-		  assess: { vlan: 20, filter_id: "assess" }
-		  deny: {}
-		groups:
-		  - name: demo-terminal
-		    macs: ["02:00:00:00:00:01"]
-		    mab_role: admit
-		  - name: staff
-		    identities: ["$USER_NAME"]
-		    auth_role: admit
-		default:
-		  role: deny
-		  reason: "posture is not part of this benchmark"
-		mab_default:
-		  role: assess
-		  reason: "unknown MAC address"
-		auth_default:
-		  role: deny
-		  reason: "unknown user"
-	EOF
+	cp "$ROOT/policies/examples/lab.yaml" "$d/policy.yaml"
+	if ! grep -q '^auth_default:' "$d/policy.yaml"; then
+		cat >>"$d/policy.yaml" <<-EOF
+
+			# Added by bench-radius.sh: FreeRADIUS rejects a user it does not know.
+			auth_default:
+			  role: deny
+			  reason: "unknown user"
+		EOF
+	fi
 	cat >"$d/users.yaml" <<-EOF
 		users:
 		  $USER_NAME: "nthash\$$NTHASH"
@@ -216,12 +208,15 @@ setup_nac() {
 		log:
 		  level: warn
 	EOF
-	"$TMP/bin/nac" policy check "$d/policy.yaml" >"$TMP/log/nac-check.out" 2>&1 ||
+	"$TMP/nac" policy check "$d/policy.yaml" >"$TMP/log/nac-check.out" 2>&1 ||
 		{ cat "$TMP/log/nac-check.out" >&2; die "nac rejects the generated policy"; }
 }
 
+# start_nac starts the PDP on a fresh state directory, so that every round starts as the first
+# (the PDP stores each endpoint's first decision, as FreeRADIUS stores nothing).
 start_nac() {
-	"$TMP/bin/nac" pdp -c "$TMP/nac/pdp.yaml" >"$TMP/log/nac.out" 2>&1 &
+	rm -rf "$TMP/pdp/state" && mkdir -p "$TMP/pdp/state"
+	"$TMP/nac" pdp -c "$TMP/pdp/pdp.yaml" >"$TMP/log/nac.out" 2>&1 &
 	SERVER_PID=$!
 	SERVER_NAME_RUNNING=nac
 	AUTH_ADDR=127.0.0.1:$NAC_AUTH_PORT
@@ -248,12 +243,15 @@ wait_ready() {
 load() {
 	local mode=$1 out=$2
 	local args=(-addr "$AUTH_ADDR" -secret "$SECRET" -mode "$mode" -d "$DURATION" -warmup "$WARMUP"
-		-macs "$MACS" -user "$USER_NAME" -password "$USER_PASSWORD" -json)
+		-macs "$MACS" -json)
 	case $mode in
 	mab) args+=(-c "$CONCURRENCY" -expect-filter admit -expect-vlan 10 -expect-filter-other assess -expect-vlan-other 20) ;;
-	pap) args+=(-c "$CONCURRENCY" -expect-filter admit -expect-vlan 10) ;;
-	ttls-*) args+=(-c "$TTLS_CONCURRENCY" -expect-filter admit -expect-vlan 10
-		-ca "$TMP/certs/ca.pem" -server-name "$SERVER_NAME" -tls "$TLS") ;;
+	pap) args+=(-c "$CONCURRENCY" -user "$USER_NAME" -password "$USER_PASSWORD" -expect-filter admit -expect-vlan 10) ;;
+	ttls-pap) args+=(-c "$TTLS_CONCURRENCY" -user "$USER_NAME" -password "$USER_PASSWORD"
+		-expect-filter admit -expect-vlan 10 -ca "$TMP/certs/ca.pem" -server-name "$SERVER_NAME" -tls "$TLS") ;;
+	# The trustnac agent with the healthy fixture: the lab policy's debian-12-hardened rule.
+	ttls-posture) args+=(-c "$TTLS_CONCURRENCY" -os-root "$ROOT/testbed/fixtures/healthy"
+		-expect-filter admit -expect-vlan 10 -expect-posture admit -ca "$TMP/certs/ca.pem" -server-name "$SERVER_NAME") ;;
 	esac
 	# In the background so that a signal ends the script at once.
 	"$TMP/bin/radload" "${args[@]}" >"$out" 2>"$out.err" &
@@ -266,9 +264,19 @@ load() {
 	LOAD_PID=""
 }
 
+# runs reports whether server $1 is measured in mode $2: ttls-posture needs the trustnac agent's
+# posture assessment inside the tunnel, which only the PDP speaks.
+runs() { [[ $2 != ttls-posture || $1 == nac ]]; }
+
 # field prints a number field of radload's one-line JSON.
 field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" "$1"; }
 
+for mode in $MODES; do
+	case $mode in
+	mab | pap | ttls-pap | ttls-posture) ;;
+	*) die "unknown mode $mode (want mab, pap, ttls-pap or ttls-posture)" ;;
+	esac
+done
 for s in $SERVERS; do
 	case $s in
 	freeradius) setup_freeradius ;;
@@ -283,9 +291,10 @@ for round in $(seq 1 "$REPEAT"); do
 		"start_$s"
 		wait_ready
 		for mode in $MODES; do
+			runs "$s" "$mode" || continue
 			out=$TMP/results/$s.$mode.$round.json
 			load "$mode" "$out"
-			log "$(printf '  %-9s %9.1f/s  p50 %s ms' "$mode" "$(field "$out" rate)" "$(field "$out" p50_ms)")"
+			log "$(printf '  %-12s %9.1f/s  p50 %s ms' "$mode" "$(field "$out" rate)" "$(field "$out" p50_ms)")"
 		done
 		stop_server
 		SERVER_NAME_RUNNING=""
@@ -304,22 +313,30 @@ best() {
 
 echo
 echo "RADIUS benchmark: $(nproc) CPUs, $DURATION per run after $WARMUP warm-up, best of $REPEAT;"
-echo "mab/pap $CONCURRENCY requests in flight, ttls $TTLS_CONCURRENCY conversations in flight (TLS $TLS)"
-printf '%-10s %-11s %14s %10s %10s %7s\n' mode server "rate" "p50 ms" "p99 ms" "rounds"
-declare -A RATE
+echo "mab/pap $CONCURRENCY requests in flight, ttls $TTLS_CONCURRENCY conversations in flight"
+echo "(ttls-pap TLS $TLS; ttls-posture TLS 1.3, the only version the trustnac agent speaks)"
+printf '%-13s %-11s %14s %10s %10s %7s\n' mode server "rate" "p50 ms" "p99 ms" "rounds"
+declare -A RATE P50
 for mode in $MODES; do
 	for s in $SERVERS; do
+		runs "$s" "$mode" || continue
 		read -r rate p50 p99 rounds <<<"$(best "$s" "$mode")"
 		RATE[$s.$mode]=$rate
+		P50[$s.$mode]=$p50
 		unit=req/s
 		[[ $mode == ttls-* ]] && unit=conv/s
-		printf '%-10s %-11s %14s %10s %10s %7.1f\n' "$mode" "$s" "$(printf '%.1f %s' "$rate" "$unit")" "$p50" "$p99" "$rounds"
+		printf '%-13s %-11s %14s %10s %10s %7.1f\n' "$mode" "$s" "$(printf '%.1f %s' "$rate" "$unit")" "$p50" "$p99" "$rounds"
 	done
 done
 echo "(for ttls modes: p50 is the median conversation time, rounds the RADIUS round trips of one)"
-if [[ " $SERVERS " == *" freeradius "* && " $SERVERS " == *" nac "* ]]; then
-	for mode in $MODES; do
-		awk -v m="$mode" -v n="${RATE[nac.$mode]}" -v f="${RATE[freeradius.$mode]}" \
-			'BEGIN { if (f > 0) printf "ratio %s nac/freeradius = %.2f\n", m, n / f }'
-	done
+# The ratios, last: rates of the same mode (higher is better for nac), then the issue's goal, a
+# whole posture conversation on nac against FreeRADIUS's TTLS/PAP without posture.
+for mode in mab pap ttls-pap; do
+	[[ -n ${RATE[nac.$mode]:-} && -n ${RATE[freeradius.$mode]:-} ]] || continue
+	awk -v m="$mode" -v n="${RATE[nac.$mode]}" -v f="${RATE[freeradius.$mode]}" \
+		'BEGIN { if (f > 0) printf "ratio %s nac/freeradius = %.2f (rate; higher is better, > 1 nac faster)\n", m, n / f }'
+done
+if [[ -n ${P50[nac.ttls-posture]:-} && -n ${P50[freeradius.ttls-pap]:-} ]]; then
+	awk -v n="${P50[nac.ttls-posture]}" -v f="${P50[freeradius.ttls-pap]}" \
+		'BEGIN { if (f > 0) printf "ratio posture-vs-freeradius-ttls-pap median-time nac-posture/freeradius-ttls-pap = %.2f (lower is better; <= 1 meets the goal)\n", n / f }'
 fi

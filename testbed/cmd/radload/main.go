@@ -16,16 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"layeh.com/radius"
-
 	tradius "trustnac/transport/radius"
 )
-
-// exchanger sends one request and returns the verified reply: a *tradius.Client, which adds the
-// Message-Authenticator, retransmits and verifies replies.
-type exchanger interface {
-	Exchange(ctx context.Context, p *radius.Packet, addr string) (*radius.Packet, error)
-}
 
 // transaction runs the i-th measured unit and classifies it; rounds is the number of RADIUS round
 // trips it took. err explains outError (and is kept as a sample).
@@ -48,6 +40,8 @@ type options struct {
 	expectVLANOther    string
 	ca, serverName     string
 	tlsVersion         string
+	osRoot, pin        string
+	expectPosture      string
 	maxFailures        float64
 	json               bool
 	cpuProfile         string
@@ -66,7 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:1812", "RADIUS authentication server `host:port`")
 	fs.StringVar(&o.secret, "secret", "testing123", "shared secret")
-	fs.StringVar(&o.mode, "mode", "mab", "mab | pap | ttls-pap")
+	fs.StringVar(&o.mode, "mode", "mab", "mab | pap | ttls-pap | ttls-posture")
 	fs.IntVar(&o.concurrency, "c", 64, "transactions in flight")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "measured duration (after -warmup)")
 	fs.IntVar(&o.n, "n", 0, "measure this many transactions instead of -d")
@@ -74,7 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.macs, "macs", 1000, "distinct MACs cycled, from 02:00:00:00:00:01 up")
 	fs.StringVar(&o.user, "user", "alice", "PAP user")
 	fs.StringVar(&o.password, "password", "alice-password", "PAP password")
-	fs.StringVar(&o.identity, "identity", "", "outer EAP identity for ttls modes (default -user)")
+	fs.StringVar(&o.identity, "identity", "", "ttls-pap: outer EAP identity (default -user); ttls-posture sends the agent's, anonymous")
 	fs.StringVar(&o.nasIP, "nas-ip", "127.0.0.1", "NAS-IP-Address sent")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Second, "wait for a reply per try")
 	fs.IntVar(&o.retries, "retries", 0, "retransmissions after the first try")
@@ -82,9 +76,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.expectVLAN, "expect-vlan", "", "Tunnel-Private-Group-Id every Accept must carry (MAB: that of 02:00:00:00:00:01)")
 	fs.StringVar(&o.expectFilterOther, "expect-filter-other", "", "MAB: Filter-Id for the other MACs (default -expect-filter)")
 	fs.StringVar(&o.expectVLANOther, "expect-vlan-other", "", "MAB: Tunnel-Private-Group-Id for the other MACs (default -expect-vlan)")
-	fs.StringVar(&o.ca, "ca", "", "ttls: PEM `file` of the CA that issued the server certificate (required)")
-	fs.StringVar(&o.serverName, "server-name", "", "ttls: name the server certificate must carry (required)")
-	fs.StringVar(&o.tlsVersion, "tls", "1.2", "ttls: TLS version, 1.2 or 1.3")
+	fs.StringVar(&o.ca, "ca", "", "ttls: PEM `file` of the CA that issued the server certificate (ttls-pap: required; ttls-posture: this or -pin)")
+	fs.StringVar(&o.serverName, "server-name", "", "ttls: name the server certificate must carry (required with -ca)")
+	fs.StringVar(&o.tlsVersion, "tls", "", "ttls-pap: TLS version, 1.2 (default) or 1.3; ttls-posture: the agent speaks 1.3 only")
+	fs.StringVar(&o.osRoot, "os-root", "testbed/fixtures/healthy", "ttls-posture: root `dir` the agent's OS collector reads (etc/os-release, proc/...)")
+	fs.StringVar(&o.pin, "pin", "", "ttls-posture: the server certificate's `sha256:hex` fingerprint, instead of or besides -ca")
+	fs.StringVar(&o.expectPosture, "expect-posture", "", "ttls-posture: role the agent must learn from the posture result (admit, remediate, isolate, assess, deny)")
 	fs.Float64Var(&o.maxFailures, "max-failures", 0.01, "exit 1 when rejects+timeouts exceed this fraction of transactions")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write radload's own CPU profile to `file`")

@@ -21,7 +21,7 @@ const firstMAC = 0x020000000001
 // generator builds and checks the requests of one run.
 type generator struct {
 	opts   *options
-	client exchanger
+	client *tradius.Client
 	secret []byte
 	nasIP  netip.Addr
 }
@@ -69,9 +69,11 @@ func (g *generator) transaction() (transaction, error) {
 			return g.exchange(ctx, g.papRequest(firstMAC+i%uint64(o.macs)), want)
 		}, nil
 	case "ttls-pap":
-		return g.ttlsTransaction()
+		return g.ttlsPAPTransaction()
+	case "ttls-posture":
+		return g.postureTransaction()
 	}
-	return nil, fmt.Errorf("unknown -mode %q (want mab, pap or ttls-pap)", o.mode)
+	return nil, fmt.Errorf("unknown -mode %q (want mab, pap, ttls-pap or ttls-posture)", o.mode)
 }
 
 // macForms returns a MAC as switches send it in MAB: bare lowercase hex for User-Name and

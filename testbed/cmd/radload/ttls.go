@@ -19,14 +19,77 @@ import (
 )
 
 // maxRounds bounds the RADIUS round trips of one EAP conversation; a TTLS/PAP conversation
-// takes 5 to 8 with 1 KiB fragments.
+// takes 4 to 8 with 1 KiB fragments, one with the posture assessment inside about 10.
 const maxRounds = 50
 
-// ttlsTransaction returns the unit of the ttls modes: one whole EAP conversation.
-func (g *generator) ttlsTransaction() (transaction, error) {
+// supplicant is the peer side of one EAP conversation and what radload checks at its end.
+type supplicant struct {
+	peer *eap.Peer
+	// userName is the RADIUS User-Name of every Access-Request: the peer's outer EAP identity,
+	// as a NAS copies it from the EAP-Response/Identity (RFC 3579 §2.1).
+	userName string
+	// established reports whether the conversation got far enough that an Access-Reject is the
+	// server's decision, not a failed TLS handshake; early explains a reject before that.
+	established func() bool
+	early       string
+	// msk is the Master Session Key the peer derived, nil before success.
+	msk func() []byte
+	// accepted checks the peer's side of an Access-Accept (nil: nothing more to check).
+	accepted func(reply *radius.Packet) error
+}
+
+// converse relays one EAP conversation of s through the server with tradius.EAPConversation,
+// as a pass-through NAS does (RFC 3579), and classifies its end: an Access-Accept must carry
+// want and the peer's MSK in the MS-MPPE keys; an Access-Reject before s is established is an
+// error, one after it a reject.
+func (g *generator) converse(ctx context.Context, mac uint64, s *supplicant, want expectation) (outcome, int, error) {
+	_, ietf := macForms(mac)
+	conv := &tradius.EAPConversation{
+		Client:    g.client,
+		Addr:      g.opts.addr,
+		MaxRounds: maxRounds,
+		Request: func() *radius.Packet {
+			req := g.base(rfc2865.ServiceType_Value_FramedUser, ietf)
+			_ = rfc2865.UserName_SetString(req, s.userName)
+			return req
+		},
+	}
+	res, err := conv.Run(ctx, s.peer)
+	rounds := 0 // unknown: EAPConversation returns no result when an exchange fails
+	if res != nil {
+		rounds = res.Rounds
+	}
+	switch {
+	case errors.Is(err, tradius.ErrEAPRejected):
+		if !s.established() {
+			return outError, rounds, errors.New(s.early)
+		}
+		return outReject, rounds, nil // with or without an EAP-Failure
+	case isTimeout(err):
+		return outTimeout, rounds, nil
+	case err != nil:
+		return outError, rounds, err
+	}
+	if err := want.check(res.Reply); err != nil {
+		return outError, rounds, err
+	}
+	if err := checkKeys(res.Reply, res.Request, s.msk()); err != nil {
+		return outError, rounds, err
+	}
+	if s.accepted != nil {
+		if err := s.accepted(res.Reply); err != nil {
+			return outError, rounds, err
+		}
+	}
+	return outAccept, rounds, nil
+}
+
+// ttlsPAPTransaction returns the unit of mode ttls-pap: one EAP-TTLS conversation with PAP
+// inside (RFC 5281 §11.2.5).
+func (g *generator) ttlsPAPTransaction() (transaction, error) {
 	o := g.opts
 	if o.ca == "" || o.serverName == "" {
-		return nil, errors.New("ttls modes need -ca and -server-name (the server certificate is always verified)")
+		return nil, errors.New("ttls-pap needs -ca and -server-name (the server certificate is always verified)")
 	}
 	pem, err := os.ReadFile(o.ca)
 	if err != nil {
@@ -38,7 +101,7 @@ func (g *generator) ttlsTransaction() (transaction, error) {
 	}
 	var version uint16
 	switch o.tlsVersion {
-	case "1.2":
+	case "1.2", "":
 		version = tls.VersionTLS12
 	case "1.3":
 		version = tls.VersionTLS13
@@ -48,88 +111,24 @@ func (g *generator) ttlsTransaction() (transaction, error) {
 	conf := &tls.Config{RootCAs: roots, ServerName: o.serverName, MinVersion: version, MaxVersion: version}
 	want := expectation{o.expectFilter, o.expectVLAN}
 	return func(ctx context.Context, i uint64) (outcome, int, error) {
-		return g.conversation(ctx, firstMAC+i%uint64(o.macs), conf, want)
+		// PAP inside the tunnel. An inner EAP method the server may start after PAP (the PDP
+		// offers posture assessment, PT-EAP) is refused with a Nak, as a supplicant configured
+		// for TTLS/PAP alone does: the inner eap.Peer has no methods.
+		inner := ttls.NewInnerPeer(o.user, o.password, eap.NewPeer(o.identity))
+		method := ttls.NewPeer(&ttls.PeerConfig{TLS: conf, Phase2: inner})
+		defer method.Close()
+		s := &supplicant{
+			peer:     eap.NewPeer(o.identity, eap.PeerFactory{Type: eap.TypeTTLS, New: func() eap.PeerMethod { return method }}),
+			userName: o.identity,
+			established: func() bool {
+				return method.ConnectionState().HandshakeComplete
+			},
+			// Most likely the peer refused the server's certificate and sent an alert.
+			early: "Access-Reject before the TLS handshake completed",
+			msk:   method.MSK,
+		}
+		return g.converse(ctx, firstMAC+i%uint64(o.macs), s, want)
 	}, nil
-}
-
-// conversation runs one EAP-TTLS/PAP authentication as a NAS relays it (RFC 3579): the peer's
-// EAP-Response/Identity, then each EAP-Request from an Access-Challenge answered in a new
-// Access-Request carrying the challenge's State, until Access-Accept or Access-Reject.
-func (g *generator) conversation(ctx context.Context, mac uint64, conf *tls.Config, want expectation) (outcome, int, error) {
-	o := g.opts
-	// PAP inside the tunnel. An inner EAP method the server may start after PAP (the PDP offers
-	// posture assessment, PT-EAP) is refused with a Nak, as a supplicant configured for
-	// TTLS/PAP alone does: the inner eap.Peer has no methods.
-	inner := ttls.NewInnerPeer(o.user, o.password, eap.NewPeer(o.identity))
-	method := ttls.NewPeer(&ttls.PeerConfig{TLS: conf, Phase2: inner})
-	defer method.Close()
-	peer := eap.NewPeer(o.identity, eap.PeerFactory{Type: eap.TypeTTLS, New: func() eap.PeerMethod { return method }})
-	// The EAP-Request/Identity the NAS sent on the link (RFC 3748 §5.1).
-	resp, err := peer.Handle(ctx, &eap.Packet{Code: eap.CodeRequest, ID: 0, Type: eap.TypeIdentity})
-	if err != nil {
-		return outError, 0, err
-	}
-	_, ietf := macForms(mac)
-	var state []byte
-	for round := 1; round <= maxRounds; round++ {
-		req := g.base(rfc2865.ServiceType_Value_FramedUser, ietf)
-		_ = rfc2865.UserName_SetString(req, o.identity)
-		if state != nil {
-			_ = rfc2865.State_Set(req, state)
-		}
-		raw, err := resp.MarshalBinary()
-		if err != nil {
-			return outError, round, err
-		}
-		tradius.SetEAPMessage(req, raw)
-		reply, err := g.client.Exchange(ctx, req, o.addr)
-		if err != nil {
-			if isTimeout(err) {
-				return outTimeout, round, nil
-			}
-			return outError, round, err
-		}
-		if reply.Code == radius.CodeAccessReject {
-			if !method.ConnectionState().HandshakeComplete {
-				// Most likely the peer refused the server's certificate and sent an alert.
-				return outError, round, errors.New("Access-Reject before the TLS handshake completed")
-			}
-			return outReject, round, nil // with or without an EAP-Failure
-		}
-		msg, ok := tradius.EAPMessage(reply)
-		if !ok {
-			return outError, round, fmt.Errorf("%v without EAP-Message", reply.Code)
-		}
-		pkt, err := eap.Parse(msg)
-		if err != nil {
-			return outError, round, err
-		}
-		resp, err = peer.Handle(ctx, pkt)
-		switch reply.Code {
-		case radius.CodeAccessChallenge:
-			if err != nil {
-				return outError, round, err
-			}
-			if resp == nil {
-				return outError, round, fmt.Errorf("Access-Challenge with %v left nothing to answer", pkt)
-			}
-			state = rfc2865.State_Get(reply)
-		case radius.CodeAccessAccept:
-			if err != nil || peer.Outcome() != eap.Succeeded {
-				return outError, round, fmt.Errorf("Access-Accept with %v the peer does not accept: %v", pkt, err)
-			}
-			if err := want.check(reply); err != nil {
-				return outError, round, err
-			}
-			if err := checkKeys(reply, req, method.MSK()); err != nil {
-				return outError, round, err
-			}
-			return outAccept, round, nil
-		default:
-			return outError, round, fmt.Errorf("unexpected %v", reply.Code)
-		}
-	}
-	return outError, maxRounds, fmt.Errorf("no decision after %d round trips", maxRounds)
 }
 
 // checkKeys verifies that the Access-Accept gives the NAS the MSK the peer derived, in
