@@ -73,6 +73,8 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newEndpointsCmd(stdout),
 		newPasswdCmd(stdin, stdout),
 		newAttestCmd(stdout, stderr),
+		newPEPCmd(stderr),
+		newTestbedCmd(stdout, stderr),
 	)
 	return root
 }

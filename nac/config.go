@@ -84,7 +84,9 @@ type PDPConfig struct {
 	TPM                 TPMVerifierConf `yaml:"tpm"`
 	API                 APIConfig       `yaml:"api"`
 	RADIUS              *RADIUSConfig   `yaml:"radius"`
-	Log                 LogConfig       `yaml:"log"`
+	// SM is the SM4-GCM/SM3 DTLS listener (pdp_sm.go); on by default.
+	SM  *SMListenConf `yaml:"sm"`
+	Log LogConfig     `yaml:"log"`
 }
 
 // RADIUSConfig configures the PDP's RADIUS server; without the section the
@@ -200,7 +202,12 @@ type AgentConfig struct {
 	// Timeout bounds the whole assessment (default 30s).
 	Timeout    Duration         `yaml:"timeout"`
 	Collectors CollectorsConfig `yaml:"collectors"`
-	Log        LogConfig        `yaml:"log"`
+	// Dot1X makes the agent an 802.1X supplicant on an interface
+	// (agent_link.go); without it the agent assesses once over PT-TLS.
+	Dot1X *AgentDot1XConfig `yaml:"dot1x"`
+	// SM is the SM channel: enrollment and SM-DTLS (agent_sm.go).
+	SM  *AgentSMConfig `yaml:"sm"`
+	Log LogConfig      `yaml:"log"`
 }
 
 // AgentPDPConfig says where the PDP is and how the agent knows it is the
@@ -320,6 +327,9 @@ func LoadPDPConfig(path string) (*PDPConfig, error) {
 			r.Clients[i].SecretFile = resolve(dir, r.Clients[i].SecretFile)
 		}
 	}
+	if c.SM != nil {
+		c.SM.resolve(dir)
+	}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("nac: %s: %w", path, err)
@@ -366,6 +376,10 @@ func (c *PDPConfig) SetDefaults() {
 			r.EAP.Cert, r.EAP.Key = c.PTTLS.Cert, c.PTTLS.Key
 		}
 	}
+	if c.SM == nil {
+		c.SM = new(SMListenConf)
+	}
+	c.SM.setDefaults(c)
 }
 
 // Validate checks the configuration as a whole.
@@ -406,6 +420,9 @@ func (c *PDPConfig) Validate() error {
 	}
 	if c.RADIUS != nil {
 		errs = append(errs, c.RADIUS.validate()...)
+	}
+	if c.SM != nil {
+		errs = append(errs, c.SM.validate()...)
 	}
 	if err := c.Log.validate(); err != nil {
 		errs = append(errs, err)
@@ -496,6 +513,12 @@ func LoadAgentConfig(path string) (*AgentConfig, error) {
 			t.IMALog = resolve(dir, t.IMALog)
 		}
 	}
+	if c.Dot1X != nil {
+		c.Dot1X.resolve(dir)
+	}
+	if c.SM != nil {
+		c.SM.resolve(dir)
+	}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("nac: %s: %w", path, err)
@@ -536,6 +559,12 @@ func (c *AgentConfig) SetDefaults() {
 			t.EKAlg = "rsa"
 		}
 	}
+	if c.Dot1X != nil {
+		c.Dot1X.setDefaults()
+	}
+	if c.SM != nil {
+		c.SM.setDefaults(c)
+	}
 }
 
 // Validate checks the configuration as a whole.
@@ -563,6 +592,12 @@ func (c *AgentConfig) Validate() error {
 	}
 	if (c.Password != "" || c.PasswordFile != "") && c.Identity == "" {
 		errs = append(errs, errors.New("a password needs an identity"))
+	}
+	if c.Dot1X != nil {
+		errs = append(errs, c.Dot1X.validate()...)
+	}
+	if c.SM != nil {
+		errs = append(errs, c.SM.validate(c)...)
 	}
 	if err := c.Log.validate(); err != nil {
 		errs = append(errs, err)
