@@ -72,10 +72,11 @@ type RADIUS struct {
 
 	mu   sync.Mutex
 	last map[string]string // endpoint ID → summary of its stored decision
+	refs string            // referencesKey of the policy last seen by Redecide
 }
 
 type radiusStats struct {
-	mab, pap, eap, accepts, rejects, challenges, dropped, acct, coa, coaFailed atomic.Uint64
+	mab, pap, eap, accepts, rejects, challenges, dropped, acct, coa, coaFailed, reassess atomic.Uint64
 }
 
 // NewRADIUS returns the handlers. Close releases the EAP conversations.
@@ -102,6 +103,11 @@ func NewRADIUS(cfg RADIUSConfig) *RADIUS {
 		cfg.Sessions, _ = NewSessionTable(nil)
 	}
 	r := &RADIUS{cfg: cfg, log: cfg.Log, last: map[string]string{}}
+	if cfg.Policy != nil {
+		if pol := cfg.Policy.Policy(); pol != nil {
+			r.refs = referencesKey(pol)
+		}
+	}
 	r.conv = newConversations(cfg.MaxEAPSessions, cfg.EAPTimeout, cfg.EAPLifetime)
 	return r
 }
@@ -119,7 +125,7 @@ func (r *RADIUS) Stats() map[string]uint64 {
 		"mab": s.mab.Load(), "pap": s.pap.Load(), "eap": s.eap.Load(),
 		"accept": s.accepts.Load(), "reject": s.rejects.Load(), "challenge": s.challenges.Load(),
 		"dropped": s.dropped.Load(), "accounting": s.acct.Load(),
-		"coa": s.coa.Load(), "coa_failed": s.coaFailed.Load(),
+		"coa": s.coa.Load(), "coa_failed": s.coaFailed.Load(), "reassess": s.reassess.Load(),
 		"eap_conversations": uint64(r.conv.len()), "eap_expired": r.conv.expired.Load(),
 	}
 }

@@ -2,6 +2,9 @@ package pdp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/netip"
@@ -12,6 +15,7 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2866"
+	"layeh.com/radius/rfc3576"
 
 	"trustnac/imv"
 	"trustnac/policies"
@@ -172,13 +176,27 @@ func (r *RADIUS) dynamicAuth(code radius.Code, s Session) *radius.Packet {
 // decision can be made from what is stored: MAB and password-only endpoints,
 // and assessed endpoints from the facts they reported. Changed roles are
 // recorded and reach their NAS by CoA. Call it after a policy reload.
+//
+// Facts measured against the reference values (the TPM verifier's
+// pcrs_match) cannot be re-decided from what is stored: when the policy's
+// reference values changed, the endpoints attested before are assessed
+// again instead (reassess).
 func (r *RADIUS) Redecide(pol *policies.Policy) {
 	recs, err := r.cfg.Store.List()
 	if err != nil {
 		r.log.Error("re-decision after policy change", "err", err)
 		return
 	}
+	refs := referencesKey(pol)
+	r.mu.Lock()
+	refsChanged := r.refs != "" && r.refs != refs
+	r.refs = refs
+	r.mu.Unlock()
 	for _, rec := range recs {
+		if refsChanged && rec.Facts["tpm"] != nil {
+			r.reassess(rec)
+			continue
+		}
 		ep := policies.Endpoint{ID: rec.ID, MAC: rec.MAC, Identity: rec.Identity, Channel: rec.Channel}
 		var pd policies.Decision
 		switch rec.Channel {
@@ -252,4 +270,64 @@ func (c *CoAClients) Close() error {
 		cl.Close()
 	}
 	return nil
+}
+
+// referencesKey identifies a policy's reference values, so Redecide can tell
+// whether they changed.
+func referencesKey(pol *policies.Policy) string {
+	h := sha256.New()
+	for _, rs := range pol.References {
+		rs.Line = 0
+		b, _ := json.Marshal(rs) // maps marshal with sorted keys
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// reassess asks the NASes holding rec's endpoint to authenticate it again,
+// with a CoA-Request whose Service-Type is Authorize Only (RFC 5176 §3.1):
+// an 802.1X port runs EAP again, posture included, and a MAB port asks
+// again, which then gets the MAB decision until the agent's next
+// assessment, since the posture that admitted it is no longer fresh.
+func (r *RADIUS) reassess(rec *Record) {
+	var ip netip.Addr
+	if host, _, err := net.SplitHostPort(rec.Remote); err == nil {
+		ip, _ = netip.ParseAddr(host)
+		ip = ip.Unmap()
+	}
+	sessions := r.cfg.Sessions.Find(rec.MAC, ip)
+	if len(sessions) == 0 {
+		r.log.Info("reference values changed; the endpoint is assessed again when it next connects", "endpoint", rec.ID)
+		return
+	}
+	for _, s := range sessions {
+		if s.MAC != "" && r.cfg.Store != nil {
+			if p := r.freshPosture(s.MAC); p != nil {
+				p.DecidedAt = time.Time{} // stale: MAB no longer carries it
+				r.cfg.Store.Put(p)
+			}
+		}
+		if r.cfg.CoA == nil {
+			continue
+		}
+		go r.requestReauth(s, rec.ID)
+	}
+}
+
+func (r *RADIUS) requestReauth(s Session, endpoint string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p := r.dynamicAuth(radius.CodeCoARequest, s)
+	rfc2865.ServiceType_Set(p, rfc2865.ServiceType(rfc3576.ServiceType_Value_AuthorizeOnly))
+	rfc2865.State_Set(p, newState()) // RFC 5176 §3.1: Authorize Only carries a State
+	r.stats.coa.Add(1)
+	r.stats.reassess.Add(1)
+	log := r.log.With("nas", s.NAS, "session", s.ID, "mac", s.MAC, "endpoint", endpoint)
+	if err := r.cfg.CoA.DynamicAuth(ctx, s.NAS, s.NASAddr, p); err != nil {
+		r.stats.coaFailed.Add(1)
+		log.Warn("re-assessment request failed", "err", err)
+		return
+	}
+	log.Info("re-assessment requested: reference values changed")
 }
