@@ -43,9 +43,12 @@ func NewAgentEAP(cfg *AgentConfig, log *slog.Logger) (*AgentEAP, error) {
 		return nil, err
 	}
 	a := &AgentEAP{hs: imc.NewClient(cols, log).Handshake(), release: release}
-	identity := cfg.Identity
-	if identity == "" {
-		identity = "trustnac-agent"
+	// Without a password the inner identity is the anonymous NAI: an
+	// identity nothing proves does not count, and the PDP then goes straight
+	// to the posture assessment instead of offering a password method first.
+	identity := "anonymous"
+	if password != "" && cfg.Identity != "" {
+		identity = cfg.Identity
 	}
 	pbcfg := pbtnc.Config{Language: cfg.Language, MaxBatchSize: pbtnc.EAPMaxBatchSize}
 	posture := func(t eap.Type) eap.PeerFactory {

@@ -3,6 +3,7 @@ package pdp
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -300,12 +301,14 @@ func (r *RADIUS) innerSelector(q *request, c *conversation) eap.Selector {
 			return nil, true, nil
 		}
 		canPassword := r.cfg.Users != nil && pol.UserAuth != policies.UserAuthNone
-		if !authed && pol.UserAuth == policies.UserAuthRequired && (nak != nil || !canPassword) {
+		anon := anonymousNAI(identity)
+		if !authed && pol.UserAuth == policies.UserAuthRequired && (nak != nil || !canPassword || anon) {
 			return nil, false, errors.New("pdp: policy requires a password and the peer offers none")
 		}
 		// A password first where one can be checked; a peer without one
-		// answers with a Nak that proposes the posture methods.
-		if !authed && canPassword && nak == nil {
+		// says so with the anonymous identity, or answers with a Nak that
+		// proposes the posture methods.
+		if !authed && canPassword && nak == nil && !anon {
 			return r.mschapv2(), false, nil
 		}
 		switch {
@@ -323,6 +326,15 @@ func (r *RADIUS) innerSelector(q *request, c *conversation) eap.Selector {
 		}
 		return nil, false, errors.New("pdp: peer offers neither posture nor a password")
 	})
+}
+
+// anonymousNAI reports whether an inner EAP identity is the anonymous NAI
+// (RFC 7542 §2.4), by which a peer without a password says it has none, so
+// no password method is offered to it; nothing about accounts leaks, since
+// no account is named.
+func anonymousNAI(identity string) bool {
+	user, _, _ := strings.Cut(identity, "@")
+	return user == "" || user == "anonymous"
 }
 
 func contains[T comparable](list []T, v T) bool {

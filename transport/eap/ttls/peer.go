@@ -205,9 +205,11 @@ func (p *Peer) message(ctx context.Context, t *tunnel, msg []byte) ([]byte, erro
 		}
 		p.p2Started = true
 		reply, err = p.cfg.Phase2.Process(ctx, avps)
-	case !p.p2Started && len(out) == 0:
-		// TLS 1.2: the server's Finished ended the handshake; TLS 1.3: the server's empty
-		// Request after our Finished. Either way the peer speaks first (RFC 5281 §11.2).
+	case !p.p2Started:
+		// The peer speaks first (RFC 5281 §11.2). TLS 1.2: the server's Finished ended the
+		// handshake. TLS 1.3: the handshake ended with our Finished, in out; the first AVPs go
+		// in the same message (RFC 5281 §7.4 lets the client send them with its Finished),
+		// which saves the round trip of an empty Request.
 		p.p2Started = true
 		reply, err = p.cfg.Phase2.Start()
 	}

@@ -365,24 +365,17 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// TestPhase2Kick: with TLS 1.3 the server answers the client's Finished with a Request without
-// data, which makes the peer start phase 2 (RFC 9427; what wpa_supplicant expects); with TLS 1.2
-// its own Finished does that.
+// TestPhase2Kick: our peer sends its first AVPs with its TLS 1.3 Finished, so the server never
+// needs to send the empty Request that lets a peer start phase 2 (RFC 9427; what wpa_supplicant,
+// which sends its Finished alone, needs: the eapol_test interop tests in package nac cover that);
+// with TLS 1.2 the server's Finished starts phase 2.
 func TestPhase2Kick(t *testing.T) {
 	for _, ver := range versions {
 		_, toPeer := recordExchange(t, ver.v, 8000)
-		kicks := 0
 		for _, m := range toPeer {
 			if bytes.Equal(m, []byte{0}) {
-				kicks++
+				t.Errorf("%s: the server sent an empty Request", ver.name)
 			}
-		}
-		want := 0
-		if ver.v == tls.VersionTLS13 {
-			want = 1
-		}
-		if kicks != want {
-			t.Errorf("%s: %d empty Requests, want %d", ver.name, kicks, want)
 		}
 	}
 }
