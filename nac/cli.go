@@ -107,13 +107,21 @@ func newAgentCmd(stdout, stderr io.Writer) *cobra.Command {
 		asJSON     bool
 		over       AgentConfig
 		osRoot     string
+		iface      string
+		statusFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
-		Short: "Assess this endpoint with the PDP over PT-TLS and print the decision",
+		Short: "Assess this endpoint with the PDP over PT-TLS, or authenticate its link with 802.1X",
 		Long: `Runs the collectors, connects to the PDP over PT-TLS, and prints the decision,
 the reasons and any remediation instructions. Exit codes: 0 admit, 2 remediate,
-3 isolate, 4 assess, 5 deny, 1 no decision.`,
+3 isolate, 4 assess, 5 deny, 1 no decision.
+
+With a dot1x section in the configuration (or --interface), the agent stays
+running as the 802.1X supplicant of that interface instead: it authenticates
+whenever the link comes up (EAP-TTLS with the TNC handshake inside), falls back
+to PT-TLS where no authenticator answers, re-authenticates on SIGHUP, reports
+each outcome in its log and status file, and exits 0 on SIGTERM or SIGINT.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var cfg *AgentConfig
@@ -143,6 +151,15 @@ the reasons and any remediation instructions. Exit codes: 0 admit, 2 remediate,
 			if f.Changed("password-file") {
 				cfg.PasswordFile, cfg.Password = over.PasswordFile, ""
 			}
+			if f.Changed("interface") {
+				if cfg.Dot1X == nil {
+					cfg.Dot1X = new(AgentDot1XConfig)
+				}
+				cfg.Dot1X.Interface = iface
+			}
+			if f.Changed("status-file") && cfg.Dot1X != nil {
+				cfg.Dot1X.StatusFile = statusFile
+			}
 			cfg.SetDefaults()
 			if f.Changed("os-root") {
 				cfg.Collectors.OS.Root = osRoot
@@ -151,6 +168,15 @@ the reasons and any remediation instructions. Exit codes: 0 admit, 2 remediate,
 				return &exitError{code: ExitFailure, err: err}
 			}
 			log := NewLogger(cfg.Log, stderr)
+			if cfg.Dot1X != nil {
+				hup := make(chan os.Signal, 1)
+				signal.Notify(hup, syscall.SIGHUP)
+				defer signal.Stop(hup)
+				if err := RunAgentLink(cmd.Context(), cfg, log, hup); err != nil {
+					return &exitError{code: ExitFailure, err: err}
+				}
+				return nil
+			}
 			o, err := RunAgent(cmd.Context(), cfg, log)
 			if err != nil {
 				return &exitError{code: ExitFailure, err: err}
@@ -186,6 +212,8 @@ the reasons and any remediation instructions. Exit codes: 0 admit, 2 remediate,
 	f.StringVar(&over.PasswordFile, "password-file", "", "file holding the SASL PLAIN password")
 	f.StringVar(&osRoot, "os-root", "", "root of the tree the OS collector reads")
 	f.BoolVar(&asJSON, "json", false, "print the outcome as JSON")
+	f.StringVar(&iface, "interface", "", "run as the 802.1X supplicant of this interface (the dot1x mode)")
+	f.StringVar(&statusFile, "status-file", "", "in the dot1x mode: write the current outcome here as JSON")
 	return cmd
 }
 

@@ -50,6 +50,10 @@ type Supplicant struct {
 	Logger *slog.Logger
 	// OnOutcome is called when a conversation ends, with the authenticator's address.
 	OnOutcome func(o eap.Outcome, authenticator net.HardwareAddr)
+	// Restart, when it delivers, makes the supplicant start over at once from CONNECTING
+	// (IEEE 802.1X-2010 §8.2.11: an EAPOL-Start now, the held period cut short), as a user or
+	// an administrator asking for re-authentication does. Nil never restarts.
+	Restart <-chan struct{}
 }
 
 type suppState uint8
@@ -126,6 +130,10 @@ func (s *Supplicant) Run(ctx context.Context) (eap.Outcome, error) {
 				send(&Frame{Version: version, Type: TypeLogoff})
 			}
 			return outcome, ctx.Err()
+		case <-s.Restart:
+			log.Info("eapol: re-authentication asked for")
+			st, starts, auth, peer, lastIdent = spConnecting, 0, nil, nil, nil
+			timer.Reset(0)
 		case <-timer.C:
 			switch st {
 			case spConnecting:
