@@ -37,6 +37,12 @@ func (c *Client) Handshake() *Handshake {
 // Handshake is the IMC side of one PB-TNC assessment; it implements
 // pbtnc.ClientHandler. Not safe for concurrent use: PB-TNC is half duplex.
 type Handshake struct {
+	// ChannelBinding, when set before the handshake starts, is the
+	// channel's RFC 5705 exporter value (label
+	// patnc.ChannelBindingLabel); the collectors see it through
+	// ChannelBinding(ctx). Leave it nil on channels without one.
+	ChannelBinding []byte
+
 	client   *Client
 	sessions []Session
 	nextID   uint32
@@ -47,6 +53,7 @@ var _ pbtnc.ClientHandler = (*Handshake)(nil)
 
 // Begin opens a session on every collector and returns their first messages.
 func (h *Handshake) Begin(ctx context.Context) ([]pbtnc.PA, error) {
+	ctx = h.bind(ctx)
 	h.sessions = make([]Session, len(h.client.collectors))
 	h.result = nil
 	var out []pbtnc.PA
@@ -74,6 +81,7 @@ func (h *Handshake) Begin(ctx context.Context) ([]pbtnc.PA, error) {
 // Receive delivers the verifiers' messages to the collectors of their
 // subtype and gathers the answers.
 func (h *Handshake) Receive(ctx context.Context, msgs []pbtnc.PA) ([]pbtnc.PA, error) {
+	ctx = h.bind(ctx)
 	var out []pbtnc.PA
 	for _, m := range msgs {
 		for i, col := range h.client.collectors {
@@ -119,6 +127,15 @@ func (h *Handshake) deliver(ctx context.Context, i int, body []byte) []patnc.Att
 		return nil
 	}
 	return attrs
+}
+
+// bind adds the handshake's channel binding to ctx, unless ctx already
+// carries one.
+func (h *Handshake) bind(ctx context.Context) context.Context {
+	if len(h.ChannelBinding) == 0 || ChannelBinding(ctx) != nil {
+		return ctx
+	}
+	return WithChannelBinding(ctx, h.ChannelBinding)
 }
 
 // header returns the PA-TNC message header of body, as much of it as there is.

@@ -31,6 +31,14 @@ type Endpoint struct {
 	Identity string // authenticated identity (SASL or EAP), "" when none
 	Channel  string // "pt-tls", "eap", "sm-dtls"
 	Remote   string // remote address, for logs
+	// ChannelBinding is the channel's RFC 5705 exporter value with label
+	// patnc.ChannelBindingLabel (patnc.ChannelBindingLen bytes, no
+	// context), set by the PDP for channels that have one (SM-DTLS,
+	// PT-TLS). When set, the TPM verifier expects the quote's
+	// qualifying data to be H(nonce || ChannelBinding) with the hash of
+	// the AK's signing scheme, so a quote relayed from another channel
+	// fails; empty means the nonce alone.
+	ChannelBinding []byte
 }
 
 // Session is a verifier's state while it assesses one endpoint.

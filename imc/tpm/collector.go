@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -76,6 +77,17 @@ type Config struct {
 	// MaxLogChunk caps the bytes of one MeasurementLog attribute per
 	// round; 0 means DefaultMaxLogChunk, at most MaxMaxLogChunk.
 	MaxLogChunk int
+	// Enroll, when set and true at the start of a handshake, makes the
+	// collector ask for a PSK of the SM channel (a PSK Request of kind
+	// patnc.PSKKindTPM); the agent says yes when it holds no PSK or its
+	// PSK is past half its lifetime. Needs OnPSK.
+	Enroll func() bool
+	// OnPSK receives a granted PSK after TPM2_ActivateCredential
+	// recovered its key: the agent stores it (mode 0600) under its
+	// identity. The PDP may grant the same identity and key again, which
+	// the agent takes as a no-op; a new identity is a rotation, and the
+	// old PSK stays valid until it expires. Never log the key.
+	OnPSK func(identity string, key []byte, expires time.Time)
 }
 
 // akKind describes one AK algorithm: curve, signing scheme and the scheme's

@@ -16,4 +16,10 @@
 // scheme or signature, so the AK templates are marshalled and the
 // TPM2_Quote response is parsed at the byte level here; everything else
 // goes through go-tpm's tpm2 package directly.
+//
+// For the SM channel it asks for a PSK when Config.Enroll says so, recovers
+// the granted key with TPM2_ActivateCredential and hands it to
+// Config.OnPSK; and with a channel binding in the handshake's context
+// (imc.WithChannelBinding) it quotes H(nonce || binding) with the AK's
+// scheme hash instead of the nonce.
 package tpmimc

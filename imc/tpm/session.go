@@ -6,20 +6,33 @@ import (
 	"trustnac/transport/patnc"
 )
 
-// session is the collector's part of one handshake. It keeps no state:
-// every request is answered from the TPM and the logs as they are now.
+// session is the collector's part of one handshake. It keeps no state but
+// whether it asked for a PSK: every request is answered from the TPM and
+// the logs as they are now.
 type session struct {
-	c *Collector
+	c        *Collector
+	askedPSK bool // a PSK Request went out; the first grant is taken
 }
 
 // Begin returns the AK (AttrTPMAK) and the EK with its certificate
 // (AttrTPMEK). Without an AK it sends nothing: the verifier cannot attest
 // this endpoint and will say so. An EK that cannot be read is left out.
+//
+// With Config.Enroll saying so, a PSK Request for the SM channel goes
+// with them.
 func (s *session) Begin(ctx context.Context) ([]patnc.Attribute, error) {
-	return s.c.keyAttributes(ctx, true, true), nil
+	out := s.c.keyAttributes(ctx, true, true)
+	if len(out) > 0 && s.c.wantsPSK() {
+		if a, ok := s.c.encode(&patnc.PSKRequest{Kind: patnc.PSKKindTPM}); ok {
+			out = append(out, a)
+			s.askedPSK = true
+		}
+	}
+	return out, nil
 }
 
 // Receive answers the verifier (see README.md):
+//   - a PSK Grant by activating its key and handing it to Config.OnPSK;
 //   - a TPM Credential Challenge with a TPM Credential Response;
 //   - a TPM Quote Request with a TPM Quote (none when the request selects
 //     no PCRs: a request for more log only) and one Measurement Log piece
@@ -40,6 +53,7 @@ func (s *session) Receive(ctx context.Context, msg *patnc.Message) ([]patnc.Attr
 	var (
 		req            *patnc.TPMQuoteRequest
 		ch             *patnc.TPMCredentialChallenge
+		grant          *patnc.PSKGrant
 		wantAK, wantEK bool
 	)
 	for _, v := range values {
@@ -51,6 +65,10 @@ func (s *session) Receive(ctx context.Context, msg *patnc.Message) ([]patnc.Attr
 		case *patnc.TPMCredentialChallenge:
 			if ch == nil {
 				ch = v
+			}
+		case *patnc.PSKGrant:
+			if grant == nil {
+				grant = v
 			}
 		case *patnc.AttributeRequest:
 			for _, id := range *v {
@@ -79,6 +97,14 @@ func (s *session) Receive(ctx context.Context, msg *patnc.Message) ([]patnc.Attr
 	}
 	if req != nil {
 		out = append(out, s.c.quoteAttributes(ctx, req)...)
+	}
+	if grant != nil {
+		if s.askedPSK {
+			s.askedPSK = false
+			s.c.pskGrant(ctx, grant)
+		} else {
+			s.c.log.Warn("PSK grant that was not asked for ignored")
+		}
 	}
 	if len(out) == 0 {
 		return nil, nil
@@ -139,7 +165,11 @@ func (c *Collector) credentialResponse(ctx context.Context, ch *patnc.TPMCredent
 func (c *Collector) quoteAttributes(ctx context.Context, req *patnc.TPMQuoteRequest) []patnc.Attribute {
 	var out []patnc.Attribute
 	if len(req.Selections) > 0 {
-		q, err := c.Quote(ctx, req.Nonce, req.Selections)
+		nonce, err := c.boundNonce(ctx, req.Nonce)
+		var q *patnc.TPMQuote
+		if err == nil {
+			q, err = c.Quote(ctx, nonce, req.Selections)
+		}
 		if err != nil {
 			c.log.Warn("quote failed", "err", err)
 		} else if a, ok := c.encode(q); ok {

@@ -25,6 +25,13 @@
 // admin- and endpoint-readable reasons, and the facts of the policy
 // namespaces "tpm" and "ima".
 //
+// On request (a PSK Request) it also issues the SM channel's PSK
+// (Config.PSKIssuer) to an approved AK whose quote over this session's nonce
+// verified, wrapped by MakeCredential to the AK's enrolled EK and name; and
+// when the PDP sets imv.Endpoint.ChannelBinding, it expects the quote's
+// extraData to be H(nonce || binding) with the AK's scheme hash, so a quote
+// cannot be relayed from another channel. See README.md.
+//
 // go-tpm's unions lack the SM2 scheme and signature, so TPMT_PUBLIC,
 // TPMS_ATTEST and TPMT_SIGNATURE are parsed at the byte level here; EKs,
 // which are RSA or NIST ECC storage keys, go through go-tpm.

@@ -115,22 +115,33 @@ func checkEKCert(certDER []byte, ek *tpm2.TPMTPublic, roots *x509.CertPool, now 
 	return nil
 }
 
-// makeChallenge wraps a fresh secret to the EK for the AK's name with
-// TPM2_MakeCredential's algorithm (TPM 2.0 Part 1, Credential Protection; done in software by
-// go-tpm's CreateCredential): only the TPM that holds the EK and has the
-// AK loaded recovers it with TPM2_ActivateCredential.
+// makeChallenge wraps a fresh secret to the EK for the AK's name
+// (makeCredential).
 func makeChallenge(ek *tpm2.TPMTPublic, akName []byte) (idObject, encSecret, secret []byte, err error) {
-	key, err := tpm2.ImportEncapsulationKey(ek)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("tpmimv: EK: %w", err)
-	}
 	secret = make([]byte, credentialSecretLen)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, nil, nil, fmt.Errorf("tpmimv: %w", err)
 	}
-	idObject, encSecret, err = tpm2.CreateCredential(rand.Reader, key, akName, secret)
+	idObject, encSecret, err = makeCredential(ek, akName, secret)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("tpmimv: make credential: %w", err)
+		return nil, nil, nil, err
 	}
 	return idObject, encSecret, secret, nil
+}
+
+// makeCredential wraps secret to the EK for the AK's name with
+// TPM2_MakeCredential's algorithm (TPM 2.0 Part 1, Credential Protection;
+// done in software by go-tpm's CreateCredential): only the TPM that holds
+// the EK and has the AK loaded recovers it with TPM2_ActivateCredential.
+// The secret is at most the size of the EK's nameAlg digest.
+func makeCredential(ek *tpm2.TPMTPublic, akName, secret []byte) (idObject, encSecret []byte, err error) {
+	key, err := tpm2.ImportEncapsulationKey(ek)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tpmimv: EK: %w", err)
+	}
+	idObject, encSecret, err = tpm2.CreateCredential(rand.Reader, key, akName, secret)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tpmimv: make credential: %w", err)
+	}
+	return idObject, encSecret, nil
 }

@@ -74,6 +74,9 @@ type Config struct {
 	// RequireBootLog and RequireIMALog make a missing log a reason to
 	// isolate; otherwise its facts only say it did not replay.
 	RequireBootLog, RequireIMALog bool
+	// PSKIssuer issues the SM channel's PSKs that collectors ask for with
+	// a PSK Request; nil answers every request with a refused grant.
+	PSKIssuer PSKIssuer
 }
 
 // Verifier is the TPM 2.0 attestation IMV (PA subtype
@@ -188,6 +191,11 @@ type session struct {
 	denied  []string // reasons for NoAccess
 	isolate []string // reasons for Isolate
 	notes   []string // other reasons
+
+	pskKind     uint8 // kind of the collector's PSK request, 0 for none
+	pskAnswered bool  // a grant or refusal was sent
+	pskGranted  bool
+	grantOnly   bool // the last batch sent only the PSK answer
 }
 
 // verifiedQuote is a quote whose signature, nonce, counters and PCR digest
@@ -245,6 +253,8 @@ func (s *session) Receive(ctx context.Context, msg *patnc.Message) ([]patnc.Attr
 				continue
 			}
 			s.inLogs = append(s.inLogs, v)
+		case *patnc.PSKRequest:
+			s.pskRequested(v)
 		case *patnc.PAError:
 			s.log.Warn("collector reported a PA-TNC error", "vendor", v.Vendor, "code", v.Code)
 			s.note(fmt.Sprintf("the endpoint's TPM collector reported an error (code %d/%d)", v.Vendor, v.Code))
@@ -428,7 +438,8 @@ func (s *session) applyQuotes() {
 
 // verifyQuote runs every check of one quote and keeps it when all pass.
 func (s *session) verifyQuote(q *patnc.TPMQuote, nonce []byte) bool {
-	a, pcrs, err := verifyTPMQuote(s.ak, q, nonce, s.v.cfg.Banks, s.v.cfg.PCRs)
+	binding := s.ep.ChannelBinding
+	a, pcrs, err := verifyTPMQuote(s.ak, q, qualifyingData(s.ak, nonce, binding), s.v.cfg.Banks, s.v.cfg.PCRs)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrBadSignature), errors.Is(err, errScheme):
@@ -436,8 +447,12 @@ func (s *session) verifyQuote(q *patnc.TPMQuote, nonce []byte) bool {
 		s.deny("the quote's signature does not verify with the endpoint's attestation key")
 		return false
 	case errors.Is(err, ErrNonce):
-		if slices.ContainsFunc(s.spent[:len(s.spent)-1], func(n []byte) bool { return bytes.Equal(n, a.ExtraData) }) {
+		if slices.ContainsFunc(s.spent[:len(s.spent)-1], func(n []byte) bool { return bytes.Equal(qualifyingData(s.ak, n, binding), a.ExtraData) }) {
 			s.deny("the quote answers an earlier nonce of this assessment (replay)")
+		} else if len(binding) > 0 && bytes.Equal(a.ExtraData, nonce) {
+			s.deny("the quote is not bound to this channel: the endpoint quoted the bare nonce where the channel binding was required")
+		} else if len(binding) > 0 {
+			s.deny("the quote was made for another channel or session: its nonce is not bound to this channel (relayed quote)")
 		} else {
 			s.deny("the quote does not carry the PDP's nonce (replayed or forged quote)")
 		}
@@ -551,11 +566,16 @@ func (s *session) logState(kind uint8) *logState {
 // once, and a quote request while there is no quote yet or a log is still
 // coming. When nothing more is asked for, the evidence is evaluated.
 func (s *session) next() ([]patnc.Attribute, error) {
+	if s.grantOnly {
+		s.grantOnly = false
+		s.finish()
+		return nil, nil
+	}
 	if s.nonce != nil {
 		// The last quote request went unanswered: stop asking.
 		s.nonce = nil
 		s.finish()
-		return nil, nil
+		return s.pskOnly()
 	}
 	var out []patnc.Attribute
 	if s.needChallenge() {
@@ -580,8 +600,30 @@ func (s *session) next() ([]patnc.Attribute, error) {
 	}
 	if len(out) == 0 {
 		s.finish()
+		return s.pskOnly()
+	}
+	a, err := s.pskAnswer(false)
+	if err != nil {
+		return nil, fmt.Errorf("tpmimv: encode PSK grant: %w", err)
+	}
+	if a != nil {
+		out = append(out, *a)
 	}
 	return out, nil
+}
+
+// pskOnly answers an outstanding PSK request when nothing else is asked
+// for: one more round, which ends the session.
+func (s *session) pskOnly() ([]patnc.Attribute, error) {
+	a, err := s.pskAnswer(true)
+	if err != nil {
+		return nil, fmt.Errorf("tpmimv: encode PSK grant: %w", err)
+	}
+	if a == nil {
+		return nil, nil
+	}
+	s.grantOnly = true
+	return []patnc.Attribute{*a}, nil
 }
 
 // finish evaluates the evidence once nothing more will be asked for.
@@ -713,6 +755,8 @@ func attrName(id patnc.AttrID) string {
 			return "credential response"
 		case patnc.AttrMeasurementLog:
 			return "measurement log"
+		case patnc.AttrPSKRequest:
+			return "PSK request"
 		}
 	}
 	return "attribute " + id.String()

@@ -99,6 +99,12 @@ func newTrustnacValue(t uint32) Value {
 		return new(TPMCredentialResponse)
 	case AttrMeasurementLog:
 		return new(MeasurementLog)
+	case AttrPSKRequest:
+		return new(PSKRequest)
+	case AttrPSKGrant:
+		return new(PSKGrant)
+	case AttrSM2PublicKey:
+		return new(SM2PublicKey)
 	}
 	return nil
 }

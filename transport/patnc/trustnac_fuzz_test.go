@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -27,7 +28,7 @@ func trustnacSeeds() map[string]trustnacSeed {
 		"challenge_reserved":   {AttrTPMCredentialChallenge, mustHex("01 00 0001 0001 8000 aa bb")},
 		"response_secret_129":  {AttrTPMCredentialResponse, mustHex("01 00 0081 aa")},
 		"log_past_total":       {AttrMeasurementLog, mustHex("01 01 0000 000000000000000f 0000000000000010 aabb")},
-		"unknown_type_8":       {8, mustHex("01 00 0000")},
+		"unknown_type_11":      {11, mustHex("01 00 0000")},
 		"unknown_type_0":       {0, nil},
 		"log_version_2_nodata": {AttrMeasurementLog, mustHex("02 01 0000 0000000000000000 0000000000000000")},
 	}
@@ -43,6 +44,12 @@ func trustnacSeeds() map[string]trustnacSeed {
 	}
 	for i, tc := range trustnacVectors {
 		seeds[fmt.Sprintf("vector_%02d_type_%d", i, tc.typ)] = trustnacSeed{uint8(tc.typ), mustHex(tc.hex)}
+	}
+	for i, tc := range pskVectors {
+		seeds[fmt.Sprintf("psk_vector_%02d_type_%d", i, tc.typ)] = trustnacSeed{uint8(tc.typ), mustHex(tc.hex)}
+	}
+	for _, tc := range pskMalformed {
+		seeds["psk_bad_"+strings.ReplaceAll(tc.name, " ", "_")] = trustnacSeed{uint8(tc.typ), mustHex(tc.hex)}
 	}
 	return seeds
 }
@@ -82,7 +89,7 @@ func FuzzTrustnacAttributes(f *testing.F) {
 		in := bytes.Clone(value) // scribbled over below
 		a := Attribute{Vendor: VendorTrustnac, Type: uint32(typ), Value: in}
 		v, err := DecodeAttribute(a)
-		if typ < AttrTPMQuoteRequest || typ > AttrMeasurementLog {
+		if typ < AttrTPMQuoteRequest || typ > lastTrustnacType {
 			if !errors.Is(err, ErrUnknownAttribute) || v != nil {
 				t.Fatalf("type %d: %v, %v; want ErrUnknownAttribute", typ, v, err)
 			}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // digest returns a digest of n bytes, each b.
@@ -51,6 +52,15 @@ func trustnacSamples() []Value {
 		&MeasurementLog{Kind: LogBoot, Offset: 0, Total: 3, Data: []byte{1, 2, 3}},
 		&MeasurementLog{Kind: LogIMA, Offset: 100, Total: 100}, // nothing new: no data
 		&MeasurementLog{Kind: LogIMA, Offset: MaxLogTotal - MaxLogPieceLen, Total: MaxLogTotal, Data: digest(0xee, MaxLogPieceLen)},
+		&PSKRequest{Kind: PSKKindTPM},
+		&PSKRequest{Kind: PSKKindSM2},
+		&PSKGrant{Kind: PSKKindTPM, Identity: "trustnac-psk-0123456789abcdef", Expires: time.Unix(1800000000, 0).UTC(),
+			IDObject: digest(1, 68), EncSecret: digest(2, 256)},
+		&PSKGrant{Kind: PSKKindSM2, Identity: "trustnac-psk-fedcba9876543210", Expires: time.Unix(1800000001, 0).UTC(),
+			Ciphertext: digest(3, 129)},
+		&PSKGrant{Kind: PSKKindTPM, Refused: true, Reason: "the attestation key is not approved"},
+		&PSKGrant{Kind: PSKKindSM2, Refused: true},
+		&SM2PublicKey{PKIX: digest(4, 91)},
 	}
 }
 
@@ -81,7 +91,7 @@ func TestTrustnacRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	for typ := uint32(AttrTPMQuoteRequest); typ <= AttrMeasurementLog; typ++ {
+	for typ := uint32(AttrTPMQuoteRequest); typ <= lastTrustnacType; typ++ {
 		if !seen[typ] {
 			t.Errorf("no sample for trustnac type %d", typ)
 		}
@@ -124,14 +134,14 @@ func TestTrustnacKeyKind(t *testing.T) {
 }
 
 func TestTrustnacNewValue(t *testing.T) {
-	for typ := uint32(AttrTPMQuoteRequest); typ <= AttrMeasurementLog; typ++ {
+	for typ := uint32(AttrTPMQuoteRequest); typ <= lastTrustnacType; typ++ {
 		id := AttrID{VendorTrustnac, typ}
 		v := NewValue(id)
 		if v == nil || !Decodable(id) || v.AttrID() != id {
 			t.Errorf("trustnac type %d: NewValue = %#v, Decodable %v", typ, v, Decodable(id))
 		}
 	}
-	for _, id := range []AttrID{{VendorTrustnac, 0}, {VendorTrustnac, 8}, {VendorTrustnac, 0xffffffff}, {VendorTrustnac + 1, AttrTPMQuote}} {
+	for _, id := range []AttrID{{VendorTrustnac, 0}, {VendorTrustnac, lastTrustnacType + 1}, {VendorTrustnac, 0xffffffff}, {VendorTrustnac + 1, AttrTPMQuote}} {
 		v, err := DecodeAttribute(Attribute{Vendor: id.Vendor, Type: id.Type, Value: []byte{1}})
 		if !errors.Is(err, ErrUnknownAttribute) || v != nil || Decodable(id) {
 			t.Errorf("DecodeAttribute(%v) = %v, %v; want ErrUnknownAttribute", id, v, err)
