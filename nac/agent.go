@@ -16,6 +16,7 @@ import (
 	osimc "trustnac/imc/os"
 	tpmimc "trustnac/imc/tpm"
 	"trustnac/pdp"
+	"trustnac/transport/patnc"
 	"trustnac/transport/pbtnc"
 	"trustnac/transport/pttls"
 )
@@ -88,12 +89,25 @@ func agentTLSConfig(c AgentPDPConfig) (*tls.Config, error) {
 // maxLogChunk bounds the pieces of measurement logs the TPM collector sends
 // (0: its default, for PT-TLS).
 func agentCollectors(cfg *AgentConfig, log *slog.Logger, maxLogChunk int) ([]imc.Collector, func(), error) {
+	return agentCollectorsFor(cfg, log, maxLogChunk, nil)
+}
+
+// agentCollectorsFor is agentCollectors with en, if not nil, letting the
+// collectors enroll for an SM-channel PSK.
+func agentCollectorsFor(cfg *AgentConfig, log *slog.Logger, maxLogChunk int, en *smEnrollment) ([]imc.Collector, func(), error) {
 	var cols []imc.Collector
 	if o := cfg.Collectors.OS; o != nil && !o.Disabled {
 		cols = append(cols, osimc.New(osimc.Config{Root: o.Root}, log.With("imc", "os")))
 	}
 	t := cfg.Collectors.TPM
 	if t == nil {
+		if sm := cfg.SM; sm != nil && sm.SM2Key != "" {
+			col, err := smKeyCollector(sm, log, en)
+			if err != nil {
+				return nil, nil, err
+			}
+			cols = append(cols, col)
+		}
 		return cols, func() {}, nil
 	}
 	tpm, err := tpmimc.OpenTPM(t.Device)
@@ -108,6 +122,8 @@ func agentCollectors(cfg *AgentConfig, log *slog.Logger, maxLogChunk int) ([]imc
 		IMALog:   t.IMALog,
 		// In EAP a PB-TNC batch holds at most 65,522 bytes.
 		MaxLogChunk: maxLogChunk,
+		Enroll:      en.wantFunc(),
+		OnPSK:       en.receiveFunc(),
 	}, log)
 	if err != nil {
 		tpm.Close()
@@ -128,12 +144,22 @@ func agentPassword(cfg *AgentConfig) (string, error) {
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
-// RunAgent runs one assessment against the PDP over PT-TLS and returns the
-// outcome.
+// RunAgent runs one assessment against the PDP and returns the outcome.
+// With an sm section it prefers the SM channel (agent_sm.go): SM-DTLS
+// while the agent holds a valid PSK, PT-TLS otherwise (enrolling for a
+// PSK there when told to). Without it, PT-TLS over TLS 1.3.
 func RunAgent(ctx context.Context, cfg *AgentConfig, log *slog.Logger) (*imc.Outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout.D())
 	defer cancel()
+	if cfg.SM != nil {
+		return runAgentSM(ctx, cfg, log)
+	}
+	return assessPTTLS(ctx, cfg, log, nil)
+}
 
+// assessPTTLS runs one assessment over PT-TLS (TLS 1.3); en, if not nil,
+// lets the collectors enroll for an SM-channel PSK.
+func assessPTTLS(ctx context.Context, cfg *AgentConfig, log *slog.Logger, en *smEnrollment) (*imc.Outcome, error) {
 	tc, err := agentTLSConfig(cfg.PDP)
 	if err != nil {
 		return nil, err
@@ -156,18 +182,31 @@ func RunAgent(ctx context.Context, cfg *AgentConfig, log *slog.Logger) (*imc.Out
 	if cfg.Identity != "" {
 		ccfg.SASL = []pttls.ClientMechanism{&pttls.PlainClient{Username: cfg.Identity, Password: password}}
 	}
-	conn, err := pttls.Client(ctx, tls.Client(raw, tc), ccfg)
+	tlsConn := tls.Client(raw, tc)
+	conn, err := pttls.Client(ctx, tlsConn, ccfg)
 	if err != nil {
 		return nil, fmt.Errorf("nac: pdp %s: %w", cfg.PDP.Address, err)
 	}
 	defer conn.Close()
+	cs := tlsConn.ConnectionState()
+	binding, err := cs.ExportKeyingMaterial(patnc.ChannelBindingLabel, nil, patnc.ChannelBindingLen)
+	if err != nil {
+		return nil, fmt.Errorf("nac: channel binding: %w", err)
+	}
+	return assessOver(ctx, cfg, log, conn, binding, en)
+}
 
-	cols, release, err := agentCollectors(cfg, log, 0)
+// assessOver runs the PB-TNC handshake of one assessment over an
+// established PT-TLS connection (over TLS or SM-DTLS) whose exporter value
+// binding the TPM quote is bound to.
+func assessOver(ctx context.Context, cfg *AgentConfig, log *slog.Logger, conn *pttls.Conn, binding []byte, en *smEnrollment) (*imc.Outcome, error) {
+	cols, release, err := agentCollectorsFor(cfg, log, 0, en)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
 	hs := imc.NewClient(cols, log).Handshake()
+	hs.ChannelBinding = binding
 	client := pbtnc.NewClient(hs, pbtnc.Config{Language: cfg.Language, CloseAfterResult: true})
 	out, err := client.Start(ctx)
 	if err != nil {
@@ -179,7 +218,12 @@ func RunAgent(ctx context.Context, cfg *AgentConfig, log *slog.Logger) (*imc.Out
 	for {
 		if out != nil {
 			if err := conn.WriteBatch(out); err != nil {
-				return nil, fmt.Errorf("nac: send batch: %w", err)
+				// The CLOSE after the RESULT may find the PDP gone (over
+				// SM-DTLS a write waits for the peer to take it); the
+				// decision is in.
+				if _, decided := hs.Outcome(); !decided || client.State() != pbtnc.StateEnd {
+					return nil, fmt.Errorf("nac: send batch: %w", err)
+				}
 			}
 		}
 		if client.State() == pbtnc.StateEnd {

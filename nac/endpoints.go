@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -49,7 +50,110 @@ The addresses come from the PDP configuration unless --api or --store name them.
 	addrs.flags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(newAKCmds(stdout)...)
+	cmd.AddCommand(newPSKCmds(stdout)...)
 	return cmd
+}
+
+// newPSKCmds are `nac endpoints psks` and `nac endpoints revoke-psks`
+// (`nac endpoints revoke AK` revokes an attestation key, and with it the
+// PSKs wrapped for it).
+func newPSKCmds(stdout io.Writer) []*cobra.Command {
+	var (
+		addrs  pdpAddrs
+		asJSON bool
+	)
+	list := &cobra.Command{
+		Use:   "psks",
+		Short: "List the PSKs of the SM channel (identity, endpoint, kind, validity; never keys)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := addrs.resolve(); err != nil {
+				return err
+			}
+			var psks []*pdp.PSK
+			err := errors.New("nac: neither an API address nor a store to read")
+			if addrs.api != "" {
+				err = callAPI(cmd.Context(), addrs.api, http.MethodGet, "/v1/psks", &psks)
+			}
+			if err != nil && addrs.store != "" && (addrs.api == "" || unreachable(err)) {
+				psks, err = withStore(addrs.store, true, func(s *pdp.BoltStore) ([]*pdp.PSK, error) { return s.PSKs().List() })
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if psks == nil {
+					psks = []*pdp.PSK{}
+				}
+				return printJSON(stdout, psks)
+			}
+			PrintPSKs(stdout, psks, time.Now())
+			return nil
+		},
+	}
+	addrs.flags(list)
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	var ra pdpAddrs
+	revoke := &cobra.Command{
+		Use:   "revoke-psks ENDPOINT",
+		Short: "Revoke every SM-channel PSK of an endpoint (as `nac endpoints` names it)",
+		Long: `Through the PDP's admin API when it listens on a unix socket, or in the store
+when the PDP is not running. The endpoint's next SM-DTLS handshake is refused
+(unknown_psk_identity); its agent deletes the PSK and falls back to PT-TLS,
+where it is enrolled again only if the policy and its AK still allow it. To
+keep it out, revoke its attestation key (nac endpoints revoke AK), which
+revokes the PSKs wrapped for that key as well.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := ra.resolve(); err != nil {
+				return err
+			}
+			n, err := revokeEndpoint(cmd.Context(), ra, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s: %d PSK(s) revoked\n", args[0], n)
+			return nil
+		},
+	}
+	ra.flags(revoke)
+	return []*cobra.Command{list, revoke}
+}
+
+func revokeEndpoint(ctx context.Context, a pdpAddrs, id string) (int, error) {
+	if a.api != "" {
+		var out struct {
+			Revoked int `json:"revoked_psks"`
+		}
+		err := callAPI(ctx, a.api, http.MethodPost, "/v1/endpoints/"+url.PathEscape(id)+"/revoke", &out)
+		if err == nil {
+			return out.Revoked, nil
+		}
+		if !unreachable(err) || a.store == "" {
+			return 0, err
+		}
+	}
+	return withStore(a.store, false, func(s *pdp.BoltStore) (int, error) { return s.PSKs().RevokeEndpoint(id) })
+}
+
+// PrintPSKs writes PSKs as a table; STATE is valid, expired or revoked at
+// now.
+func PrintPSKs(w io.Writer, psks []*pdp.PSK, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "IDENTITY\tENDPOINT\tKIND\tSTATE\tISSUED\tEXPIRES\tAK")
+	for _, k := range psks {
+		state := "valid"
+		switch {
+		case k.Revoked:
+			state = "revoked"
+		case !now.Before(k.Expires):
+			state = "expired"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Identity, k.Endpoint, k.Kind, state,
+			fmtTime(k.Issued), fmtTime(k.Expires), k.AKName)
+	}
+	tw.Flush()
 }
 
 // listEndpoints asks the API at apiAddr, and reads the store file when

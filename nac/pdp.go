@@ -20,6 +20,7 @@ import (
 	"trustnac/pdp"
 	"trustnac/transport/pttls"
 	tradius "trustnac/transport/radius"
+	"trustnac/transport/smdtls"
 )
 
 // PDP is the `nac pdp` role: the store, the policy, the TNCS with its
@@ -46,6 +47,14 @@ type PDP struct {
 	radiusServers              map[string]*tradius.Server
 	done                       chan struct{} // closed when the listeners' goroutines end
 	stops                      []func(context.Context) error
+
+	// The SM channel (pdp_sm.go): the PSK store (nil when the channel is
+	// off), the SM-DTLS listener and its PT-TLS server, and the clock of
+	// PSK checks (nil for time.Now; tests move it).
+	psks     *pdp.PSKStore
+	smServer *pttls.Server
+	smLn     *smdtls.Listener
+	clock    func() time.Time
 }
 
 // NewPDP prepares a PDP; Start brings it up.
@@ -105,12 +114,24 @@ func (p *PDP) Start(ctx context.Context) (err error) {
 		return err
 	}
 
+	if !p.cfg.SM.Off() {
+		p.psks = store.PSKs()
+		p.psks.Now = p.clock
+	}
 	tpmv, err := p.tpmVerifier()
 	if err != nil {
 		return err
 	}
+	verifiers := []imv.Verifier{osimv.New(osimv.Config{}, p.log.With("imv", "os")), tpmv}
+	if p.psks != nil {
+		smk, err := p.smKeyVerifier()
+		if err != nil {
+			return err
+		}
+		verifiers = append(verifiers, smk)
+	}
 	p.tncs = pdp.NewTNCS(pdp.TNCSConfig{
-		Verifiers:    []imv.Verifier{osimv.New(osimv.Config{}, p.log.With("imv", "os")), tpmv},
+		Verifiers:    verifiers,
 		Policy:       p.policy,
 		Store:        store,
 		Log:          p.log,
@@ -122,12 +143,16 @@ func (p *PDP) Start(ctx context.Context) (err error) {
 				p.radius.OnDecision(d, prev)
 			}
 		},
+		EndpointOfPSK: p.endpointOfPSK,
 	})
 
 	if err := p.startRADIUS(); err != nil {
 		return err
 	}
 	if err := p.startPTTLS(); err != nil {
+		return err
+	}
+	if err := p.startSM(); err != nil {
 		return err
 	}
 	if err := p.startAPI(); err != nil {
@@ -141,7 +166,11 @@ func (p *PDP) Start(ctx context.Context) (err error) {
 	if a := p.RADIUSAuthAddr(); a != nil {
 		radiusAddr = a.String()
 	}
-	p.log.Info("pdp ready", "pttls", p.ptLn.Addr().String(), "radius", radiusAddr, "api", api,
+	smAddr := "off"
+	if a := p.SMAddr(); a != nil {
+		smAddr = a.String()
+	}
+	p.log.Info("pdp ready", "pttls", p.ptLn.Addr().String(), "sm", smAddr, "radius", radiusAddr, "api", api,
 		"policy", p.cfg.Policy, "fingerprint", p.Fingerprint)
 	return nil
 }
@@ -166,7 +195,12 @@ func (p *PDP) tpmVerifier() (*tpmimv.Verifier, error) {
 		banks = append(banks, pdp.BankAlgs[b])
 	}
 	tp := pdp.TPMPolicy{Source: p.policy}
+	var issuer tpmimv.PSKIssuer
+	if p.psks != nil {
+		issuer = pdp.PSKIssuer{Store: p.psks, Kind: pdp.PSKKindTPM, Lifetime: p.cfg.SM.PSKLifetime.D()}
+	}
 	return tpmimv.New(tpmimv.Config{
+		PSKIssuer:    issuer,
 		AKs:          p.store,
 		EKRoots:      roots,
 		Enrollment:   tp.Enrollment,
@@ -265,7 +299,10 @@ func (p *PDP) startAPI() error {
 		return fmt.Errorf("nac: api listen: %w", err)
 	}
 	p.apiLn = ln
-	api := &pdp.API{Store: p.store, AKs: p.store, RADIUS: p.radius, Stats: p.serverStats, Log: p.log}
+	api := &pdp.API{Store: p.store, AKs: p.store, RADIUS: p.radius, Stats: p.statsWithSM, Log: p.log}
+	if p.psks != nil {
+		api.PSKs = p.psks
+	}
 	p.apiServer = &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -22,13 +22,20 @@ import (
 //	GET /healthz            200 once the PDP is serving
 //	GET /v1/aks             enrolled attestation keys
 //	GET /v1/sessions        sessions NASes reported in RADIUS accounting
-//	GET /v1/stats           counters of the RADIUS servers and handlers
-//	POST /v1/aks/{name}/approve, POST /v1/aks/{name}/revoke
+//	GET /v1/stats           counters of the RADIUS servers and handlers and
+//	                        of the SM-DTLS listener (Stats)
+//	GET /v1/psks            PSKs of the SM channel (never their keys)
+//	POST /v1/aks/{name}/approve, POST /v1/aks/{name}/revoke (which also
+//	                        revokes the PSKs wrapped for that AK),
+//	POST /v1/endpoints/{id}/revoke (revokes the endpoint's PSKs)
 //	                        only over a Unix socket, from root or the
 //	                        PDP's own user (checked with SO_PEERCRED)
 type API struct {
 	Store Store
 	AKs   AKAdmin
+	// PSKs lists and revokes SM-channel PSKs; nil when the SM channel is
+	// off.
+	PSKs PSKAdmin
 	// RADIUS gives sessions and counters; nil when RADIUS is off.
 	RADIUS *RADIUS
 	// Stats adds counters by name (the RADIUS servers'), may be nil.
@@ -40,6 +47,13 @@ type API struct {
 type AKAdmin interface {
 	ListAKs() ([]*tpmimv.AKRecord, error)
 	SetAKStatus(name, status string, now time.Time) (*tpmimv.AKRecord, error)
+}
+
+// PSKAdmin lists and revokes the PSKs of the SM channel (*PSKStore).
+type PSKAdmin interface {
+	List() ([]*PSK, error)
+	RevokeEndpoint(endpoint string) (int, error)
+	RevokeAK(akName string) (int, error)
 }
 
 // Handler returns the API's HTTP handler.
@@ -111,16 +125,59 @@ func (a *API) Handler() http.Handler {
 			switch {
 			case errors.Is(err, tpmimv.ErrUnknownAK):
 				writeJSON(w, http.StatusNotFound, map[string]string{"error": "attestation key not found"})
+				return
 			case err != nil:
 				a.fail(w, err)
-			default:
-				if a.Log != nil {
-					a.Log.Info("attestation key "+status, "ak", rec.Name, "endpoint", rec.EndpointID)
-				}
-				writeJSON(w, http.StatusOK, rec)
+				return
 			}
+			if status == AKRevoked && a.PSKs != nil {
+				n, err := a.PSKs.RevokeAK(rec.Name)
+				if err != nil {
+					a.fail(w, err)
+					return
+				}
+				if a.Log != nil && n > 0 {
+					a.Log.Info("PSKs revoked with their attestation key", "ak", rec.Name, "psks", n)
+				}
+			}
+			if a.Log != nil {
+				a.Log.Info("attestation key "+status, "ak", rec.Name, "endpoint", rec.EndpointID)
+			}
+			writeJSON(w, http.StatusOK, rec)
 		}
 	}
+	mux.HandleFunc("GET /v1/psks", func(w http.ResponseWriter, r *http.Request) {
+		psks := []*PSK{}
+		if a.PSKs != nil {
+			l, err := a.PSKs.List()
+			if err != nil {
+				a.fail(w, err)
+				return
+			}
+			psks = append(psks, l...)
+		}
+		writeJSON(w, http.StatusOK, psks)
+	})
+	mux.HandleFunc("POST /v1/endpoints/{id}/revoke", func(w http.ResponseWriter, r *http.Request) {
+		if !mayChange(r.Context()) {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "changes need the API on a unix socket, as root"})
+			return
+		}
+		if a.PSKs == nil {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "the SM channel is off: no PSKs"})
+			return
+		}
+		id := r.PathValue("id")
+		n, err := a.PSKs.RevokeEndpoint(id)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		if a.Log != nil {
+			a.Log.Info("endpoint revoked", "endpoint", id, "psks", n)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"endpoint": id, "revoked_psks": n})
+	})
 	mux.HandleFunc("POST /v1/aks/{name}/approve", setStatus(AKApproved))
 	mux.HandleFunc("POST /v1/aks/{name}/revoke", setStatus(AKRevoked))
 	return mux

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"trustnac/imv"
@@ -17,6 +18,7 @@ import (
 	"trustnac/transport/patnc"
 	"trustnac/transport/pbtnc"
 	"trustnac/transport/pttls"
+	"trustnac/transport/smdtls"
 )
 
 // maxAttributes caps the attributes of one PA-TNC message from an endpoint.
@@ -38,6 +40,11 @@ type TNCSConfig struct {
 	// the endpoint's previous record (nil for a new endpoint). It must not
 	// block: the RADIUS side uses it to send CoA.
 	OnDecision func(d *Decision, prev *Record)
+	// EndpointOfPSK names the endpoint an SM-DTLS client's PSK identity was
+	// issued to (the PSK store's record of it); an error (unknown, revoked,
+	// expired) ends the session before any assessment. Nil refuses every
+	// SM-DTLS session.
+	EndpointOfPSK func(identity string) (endpoint string, err error)
 }
 
 // TNCS is the TNC server: it assesses endpoints with the verifiers, decides
@@ -435,13 +442,76 @@ func EndpointOfPTTLS(c *pttls.Conn) imv.Endpoint {
 		}
 		ep.ID = "ip:" + host
 	}
+	ep.ChannelBinding = channelBinding(nc)
 	return ep
 }
 
-// ServePTTLS runs PB-TNC sessions over one PT-TLS connection; it implements
-// pttls.Handler.
+// channelBinding is the connection's RFC 5705 exporter value under
+// patnc.ChannelBindingLabel, which the endpoint's TPM quote is bound to;
+// nil when the connection cannot export (the quote is then bound to the
+// nonce alone).
+func channelBinding(nc net.Conn) []byte {
+	var b []byte
+	var err error
+	switch c := nc.(type) {
+	case *tls.Conn:
+		cs := c.ConnectionState()
+		b, err = cs.ExportKeyingMaterial(patnc.ChannelBindingLabel, nil, patnc.ChannelBindingLen)
+	case *smdtls.Conn:
+		b, err = c.ExportKeyingMaterial(patnc.ChannelBindingLabel, nil, patnc.ChannelBindingLen)
+	}
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// ErrUnknownPSK is returned by EndpointOfSM when the connection's PSK
+// identity names no endpoint (unknown, revoked or expired since the
+// handshake).
+var ErrUnknownPSK = errors.New("pdp: unknown PSK identity")
+
+// EndpointOfSM names the endpoint behind an SM-DTLS connection: the
+// endpoint its PSK was issued to, as endpointOf reports it. The channel is
+// "sm-dtls", the identity the one the endpoint enrolled under (an "id:"
+// endpoint ID), and the channel binding the connection's exporter value.
+func EndpointOfSM(c *pttls.Conn, endpointOf func(identity string) (string, error)) (imv.Endpoint, error) {
+	sc, ok := c.NetConn().(*smdtls.Conn)
+	if !ok {
+		return imv.Endpoint{}, errors.New("pdp: not an SM-DTLS connection")
+	}
+	ep := imv.Endpoint{Channel: policies.ChannelSMDTLS, Remote: sc.RemoteAddr().String()}
+	if endpointOf == nil {
+		return ep, ErrUnknownPSK
+	}
+	id, err := endpointOf(string(sc.PeerIdentity()))
+	if err != nil {
+		return ep, fmt.Errorf("%w: %w", ErrUnknownPSK, err)
+	}
+	if id == "" {
+		return ep, ErrUnknownPSK
+	}
+	ep.ID = id
+	if name, ok := strings.CutPrefix(id, "id:"); ok {
+		ep.Identity = name
+	}
+	ep.ChannelBinding = channelBinding(sc)
+	return ep, nil
+}
+
+// ServePTTLS runs PB-TNC sessions over one PT-TLS connection, over TLS or
+// SM-DTLS; it implements pttls.Handler.
 func (t *TNCS) ServePTTLS(ctx context.Context, c *pttls.Conn) {
-	ep := EndpointOfPTTLS(c)
+	var ep imv.Endpoint
+	if _, sm := c.NetConn().(*smdtls.Conn); sm {
+		var err error
+		if ep, err = EndpointOfSM(c, t.cfg.EndpointOfPSK); err != nil {
+			t.log.Warn("SM-DTLS session refused", "remote", ep.Remote, "err", err)
+			return
+		}
+	} else {
+		ep = EndpointOfPTTLS(c)
+	}
 	a := t.NewAssessment(ep)
 	srv := pbtnc.NewServer(a, t.PBConfig())
 	log := t.log.With("endpoint", ep.ID, "remote", ep.Remote)

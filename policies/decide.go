@@ -17,6 +17,7 @@ type Decision struct {
 	Rule         string       // name of the matching rule, "" when a default applied
 	MAB          bool         // decided by DecideMAB (group membership by MAC only, no facts)
 	MABGroup     string       // DecideMAB only: the group whose mab_role applied, "" for mab_default
+	ChannelGroup string       // the group whose require_channel isolated the endpoint, "" when none did
 	Groups       []string     // groups the endpoint is in, in file order
 	Reasons      []string     // admin-readable, endpoint-facing reasons (the rule's or default's reason)
 	Remediation  *Remediation // the rule's (or default's) remediation, else the role's; nil for none
@@ -40,7 +41,9 @@ var errEvalTimeLimit = fmt.Errorf("evaluation time limit of %v exceeded", EvalTi
 var emptyFacts = map[string]any{}
 
 // Decide evaluates the policy for an endpoint and its facts: the first rule that matches decides,
-// otherwise the default applies. A rule whose condition fails to evaluate (a missing fact, a type
+// otherwise the default applies. An endpoint in a group with require_channel that was assessed
+// over another channel (ep.Channel) is isolated at least, with the reason "group G requires the
+// SM channel (sm-dtls)". A rule whose condition fails to evaluate (a missing fact, a type
 // mismatch, the cost limit) does not match, and the error is recorded in the trace. Decide is safe
 // for concurrent use.
 func (p *Policy) Decide(ep Endpoint, facts Facts) Decision {
@@ -83,14 +86,14 @@ func (p *Policy) DecideContext(ctx context.Context, ep Endpoint, facts Facts) (D
 			return p.interrupted(groups, trace, fmt.Errorf("policies: decision interrupted: %w", err))
 		}
 		if step.Matched {
-			return p.decision(r.Role, r.Name, r.Reason, r.Remediation, groups, trace), nil
+			return p.enforceChannel(p.decision(r.Role, r.Name, r.Reason, r.Remediation, groups, trace), ep.Channel), nil
 		}
 	}
 	reason := p.Default.Reason
 	if reason == "" {
 		reason = "no rule matched"
 	}
-	return p.decision(p.Default.Role, "", reason, p.Default.Remediation, groups, trace), nil
+	return p.enforceChannel(p.decision(p.Default.Role, "", reason, p.Default.Remediation, groups, trace), ep.Channel), nil
 }
 
 // DecideMAB decides for a device admitted by MAC Authentication Bypass, which proves nothing but

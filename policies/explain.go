@@ -14,6 +14,8 @@ func (d Decision) Explain(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "decision:\t%s\n", d.Role)
 	switch {
+	case d.ChannelGroup != "":
+		fmt.Fprintf(tw, "decided by:\trequire_channel of group %q\n", d.ChannelGroup)
 	case d.Rule != "":
 		fmt.Fprintf(tw, "decided by:\trule %q\n", d.Rule)
 	case d.MABGroup != "":
@@ -66,7 +68,7 @@ func (d Decision) Explain(w io.Writer) {
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", what, outcome, oneLine(s.Detail))
 	}
-	if d.Rule == "" && d.MABGroup == "" {
+	if d.Rule == "" && d.MABGroup == "" && d.ChannelGroup == "" {
 		name := "default"
 		if d.MAB {
 			name = "mab_default"

@@ -44,10 +44,24 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("second load differs: %v", err)
 		}
 		Lint(p)
-		for _, ep := range []Endpoint{{}, {MAC: "02:00:00:00:00:01", Identity: "alice", AK: "sha256:00", Channel: "pt-tls"}} {
+		for _, g := range p.Groups {
+			if g.RequireChannel != "" && !contains(Channels, g.RequireChannel) {
+				t.Fatalf("group %q requires unknown channel %q", g.Name, g.RequireChannel)
+			}
+		}
+		for _, ep := range []Endpoint{{}, {MAC: "02:00:00:00:00:01", Identity: "alice", AK: "sha256:00", Channel: "pt-tls"},
+			{MAC: "02:00:00:00:00:01", Identity: "alice", AK: "sha256:00", Channel: ChannelSMDTLS}} {
 			d := p.Decide(ep, Facts{"os": {"name": "debian", "version": "12", "listening": []any{}}})
 			if !IsRole(d.Role) || d.PolicyDigest != p.Digest {
 				t.Fatalf("decision %+v", d)
+			}
+			// An assessment over a channel a group of the endpoint does not
+			// allow is never less strict than isolate.
+			if req := p.RequiredChannel(d.Groups); req != "" && p.channelViolation(d.Groups, ep.Channel) != nil && RoleRank(d.Role) < RoleRank(RoleIsolate) {
+				t.Fatalf("group requires %s, assessed over %q, role %s", req, ep.Channel, d.Role)
+			}
+			if d.ChannelGroup != "" && d.Role != RoleIsolate {
+				t.Fatalf("channel group %s with role %s", d.ChannelGroup, d.Role)
 			}
 			if m := p.DecideMAB(ep); !IsRole(m.Role) {
 				t.Fatalf("MAB decision %+v", m)

@@ -104,8 +104,11 @@ func Lint(p *Policy) []string {
 		}
 	}
 	for _, g := range p.Groups {
-		if !ruleGroups[g.Name] && g.MABRole == "" && g.AuthRole == "" {
+		if !ruleGroups[g.Name] && g.MABRole == "" && g.AuthRole == "" && g.RequireChannel == "" && !g.AllowSM2Key {
 			warn(g.Line, "group %q is not used by any rule and has no mab_role or auth_role", g.Name)
+		}
+		if g.RequireChannel != "" && (g.MABRole != "" || g.AuthRole != "") {
+			warn(g.Line, "group %q: require_channel applies to assessments only, not to its mab_role or auth_role", g.Name)
 		}
 		if g.MABRole != "" && len(g.MACs) == 0 && g.Match == "" {
 			warn(g.Line, "group %q has a mab_role but no macs: MAB endpoints show only their MAC", g.Name)

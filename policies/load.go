@@ -443,7 +443,8 @@ func (l *loader) groups(f field, p *Policy) {
 	for i, gn := range n.Content {
 		gn = l.resolve(gn)
 		what := fmt.Sprintf("group #%d", i+1)
-		fs := l.object(gn, what, "name", "macs", "identities", "aks", "match", "mab_role", "auth_role", "enrollment")
+		fs := l.object(gn, what, "name", "macs", "identities", "aks", "match", "mab_role", "auth_role", "enrollment",
+			"require_channel", "allow_sm2_key")
 		if fs == nil {
 			continue
 		}
@@ -494,6 +495,12 @@ func (l *loader) groups(f field, p *Policy) {
 		}
 		if x, ok := fs["enrollment"]; ok {
 			g.Enrollment = l.enrollment(x, what+": enrollment")
+		}
+		if x, ok := fs["require_channel"]; ok {
+			g.RequireChannel = l.channel(x, what+": require_channel")
+		}
+		if x, ok := fs["allow_sm2_key"]; ok {
+			g.AllowSM2Key, _ = l.boolean(x, what+": allow_sm2_key")
 		}
 		if !hasAny(fs, "macs", "identities", "aks", "match") {
 			l.errorf(gn, "%s has no members: give macs, identities, aks or match", what)

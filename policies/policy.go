@@ -121,7 +121,15 @@ type Group struct {
 	// Enrollment is how a new attestation key of a member may be enrolled:
 	// EnrollCredential, EnrollTOFU or EnrollNone; "" leaves it to other groups.
 	Enrollment string
-	Line       int
+	// RequireChannel is the channel an assessment of a member must come over
+	// (ChannelSMDTLS, ChannelPTTLS or ChannelEAP); an assessment over any
+	// other channel isolates the endpoint. "" accepts every channel.
+	RequireChannel string
+	// AllowSM2Key lets members without a TPM enroll for the SM channel with
+	// a registered SM2 key pair (GB/T 32918) instead of TPM credential
+	// activation, and be assessed over it.
+	AllowSM2Key bool
+	Line        int
 
 	macs  []macPattern // parsed MACs
 	aks   []string     // AKs in lower case
@@ -167,6 +175,18 @@ type Endpoint struct {
 	AK       string // attestation key identifier, "" if none
 	Channel  string // "pt-tls", "eap", "sm-dtls" (or "mab")
 }
+
+// The channels an assessment can come over (Endpoint.Channel). ChannelMAB
+// is not an assessment: MAB proves only a MAC address.
+const (
+	ChannelPTTLS  = "pt-tls"  // PT-TLS over TLS 1.3 (RFC 6876)
+	ChannelEAP    = "eap"     // PT-EAP inside EAP-TTLS over RADIUS (RFC 7171)
+	ChannelSMDTLS = "sm-dtls" // PT-TLS framing over SM4-GCM/SM3 DTLS 1.2 with a per-endpoint PSK
+	ChannelMAB    = "mab"     // MAC Authentication Bypass (RADIUS), no assessment
+)
+
+// Channels lists the channels require_channel accepts.
+var Channels = []string{ChannelSMDTLS, ChannelPTTLS, ChannelEAP}
 
 // Facts holds an endpoint's facts by namespace (see [Namespaces]). Values must be CEL-friendly:
 // string, int64 (or int), bool, float64, []any, map[string]any or map[string]string, nested
