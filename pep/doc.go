@@ -4,5 +4,6 @@
 // port VLANs.
 //
 // Subpackages: eapol (the EAPOL codec and AF_PACKET port sockets, used by the authenticator and
-// by the agent as supplicant) and bridge (the Linux Enforcer on netlink and nftables).
+// by the agent as supplicant), bridge (the Linux Enforcer on netlink and nftables) and controller
+// (the daemon behind `nac pep`: ports, 802.1X relay to RADIUS, MAB, accounting, CoA).
 package pep

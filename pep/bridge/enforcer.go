@@ -331,6 +331,22 @@ func (e *Enforcer) Unbind(ctx context.Context, port string, mac net.HardwareAddr
 	}
 	defer e.mu.Unlock()
 	l, err := e.portLink(port)
+	var notFound netlink.LinkNotFoundError
+	if errors.As(err, &notFound) && e.managed[port] {
+		// The port is gone, and its FDB entries with it: the MAC leaves the role sets unless
+		// it is bound on another port.
+		elsewhere, err := e.fdbElsewhere(mac, 0)
+		if err != nil {
+			return err
+		}
+		if !elsewhere {
+			if err := e.moveMAC(mac, "", 0); err != nil {
+				return err
+			}
+		}
+		e.log.Info("endpoint unbound", "event", "unbind", "port", port, "mac", mac.String(), "port_gone", true)
+		return nil
+	}
 	if err != nil {
 		return err
 	}

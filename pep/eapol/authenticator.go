@@ -28,6 +28,15 @@ type Result struct {
 	Role           string        // the role to enforce (RADIUS Filter-Id)
 	VLAN           int           // the VLAN to put the port in, 0 for none (Tunnel-Private-Group-Id)
 	SessionTimeout time.Duration // re-authenticate after this when ReauthFromSessionTimeout (Session-Timeout)
+	// Class holds the Class attributes of the Access-Accept (RFC 2865 §5.25), echoed in
+	// accounting.
+	Class [][]byte
+	// User is the identity the supplicant gave (EAP-Response/Identity, RFC 3748 §5.1) or the
+	// User-Name the server returned.
+	User string
+	// Err is set, with Accept false, when the Backend failed (server unreachable, bad answer)
+	// rather than rejected: the caller may keep an existing binding until it expires.
+	Err error
 }
 
 // Authenticator defaults (IEEE 802.1X-2010 §8.2: txPeriod, quietPeriod; §8.2.9: maxReq).
@@ -71,6 +80,14 @@ type Authenticator struct {
 	OnResult func(mac net.HardwareAddr, r *Result)
 	// OnLogoff is called when a supplicant sends EAPOL-Logoff.
 	OnLogoff func(mac net.HardwareAddr)
+	// OnStart is called when a supplicant's EAPOL-Start is acted on (it speaks 802.1X), before
+	// the EAP-Request/Identity goes out; the PEP cancels a pending MAB for the MAC.
+	OnStart func(mac net.HardwareAddr)
+
+	cmdOnce sync.Once
+	cmds    chan func(*authRun)
+	runMu   sync.Mutex
+	stopped chan struct{} // closed when the current Run returns
 
 	starts, logoffs, responses, dropped, accepts, rejects, timeouts, backendErrs atomic.Uint64
 }
@@ -178,6 +195,12 @@ func (a *Authenticator) Run(ctx context.Context) error {
 		return errors.New("eapol: Authenticator needs a Conn and a Backend")
 	}
 	a.defaults()
+	cmds := a.commands()
+	a.runMu.Lock()
+	stopped := make(chan struct{})
+	a.stopped = stopped
+	a.runMu.Unlock()
+	defer close(stopped)
 	ctx, cancel := context.WithCancel(ctx)
 	r := &authRun{
 		Authenticator: a, ctx: ctx,
@@ -224,6 +247,8 @@ func (a *Authenticator) Run(ctx context.Context) error {
 			r.relayed(d)
 		case t := <-r.timers:
 			r.fired(t)
+		case f := <-cmds:
+			f(r)
 		}
 	}
 }
@@ -266,6 +291,9 @@ func (r *authRun) frame(src net.HardwareAddr, f *Frame) {
 			return
 		}
 		r.starts.Add(1)
+		if r.OnStart != nil {
+			r.OnStart(append(net.HardwareAddr(nil), src...))
+		}
 		r.restart(s)
 	case TypeLogoff:
 		r.logoffs.Add(1)
@@ -394,7 +422,7 @@ func (r *authRun) relayed(d relayDone) {
 	if d.err != nil {
 		r.backendErrs.Add(1)
 		r.Logger.Warn("eapol: backend", "port", r.Port, "mac", s.mac.String(), "err", d.err)
-		r.fail(s, nil) // fail closed: the port stays shut for this MAC
+		r.failErr(s, nil, d.err) // fail closed: the port stays shut for this MAC
 		return
 	}
 	s.radState = d.newState
@@ -433,7 +461,10 @@ func (r *authRun) relayed(d relayDone) {
 
 // fail ends the conversation with EAP-Failure, reports a Reject and holds the MAC for the quiet
 // period (§8.2.4 HELD).
-func (r *authRun) fail(s *session, out *eap.Packet) {
+func (r *authRun) fail(s *session, out *eap.Packet) { r.failErr(s, out, nil) }
+
+// failErr is fail with the Backend's error, if that was the cause, in the reported Result.
+func (r *authRun) failErr(s *session, out *eap.Packet, cause error) {
 	r.rejects.Add(1)
 	if out == nil || out.Code != eap.CodeFailure {
 		out = &eap.Packet{Code: eap.CodeFailure, ID: s.id}
@@ -445,6 +476,74 @@ func (r *authRun) fail(s *session, out *eap.Packet) {
 	r.startTimer(s, r.QuietPeriod)
 	r.log(s, "eapol: rejected")
 	if r.OnResult != nil {
-		r.OnResult(s.mac, &Result{Accept: false})
+		r.OnResult(s.mac, &Result{Accept: false, Err: cause})
 	}
+}
+
+// ErrNotRunning is returned by the control methods when the Authenticator's Run has ended or
+// their ctx ended before Run took the command.
+var ErrNotRunning = errors.New("eapol: authenticator not running")
+
+func (a *Authenticator) commands() chan func(*authRun) {
+	a.cmdOnce.Do(func() { a.cmds = make(chan func(*authRun)) })
+	return a.cmds
+}
+
+// do hands f to Run's goroutine and waits until it ran.
+func (a *Authenticator) do(ctx context.Context, f func(*authRun)) error {
+	a.runMu.Lock()
+	stopped := a.stopped
+	a.runMu.Unlock()
+	done := make(chan struct{})
+	select {
+	case a.commands() <- func(r *authRun) { f(r); close(done) }:
+	case <-ctx.Done():
+		return ErrNotRunning
+	case <-stopped: // nil before the first Run: never ready
+		return ErrNotRunning
+	}
+	<-done
+	return nil
+}
+
+// Reauthenticate starts a new conversation with mac at once: an EAP-Request/Identity sent to the
+// supplicant's unicast address (IEEE 802.1X-2010 §8.2.4 reAuthenticate). authorized says the
+// MAC is admitted now (a session kept across a PEP restart, a CoA Authorize-Only): if the
+// supplicant then stops answering, OnResult reports a Reject so the caller can end the session.
+// A MAC in its quiet period is left alone. It blocks until Run took the command or ctx ended.
+func (a *Authenticator) Reauthenticate(ctx context.Context, mac net.HardwareAddr, authorized bool) error {
+	if len(mac) != 6 || mac[0]&1 != 0 {
+		return errors.New("eapol: Reauthenticate: not a unicast MAC")
+	}
+	mac = append(net.HardwareAddr(nil), mac...)
+	return a.do(ctx, func(r *authRun) {
+		k := key(mac)
+		s := r.sessions[k]
+		if s == nil {
+			if len(r.sessions) >= r.MaxSessions {
+				r.dropped.Add(1)
+				return
+			}
+			s = &session{mac: mac, id: uint8(rand.Uint32())}
+			r.sessions[k] = s
+		}
+		if s.state == stHeld && time.Now().Before(s.heldUntil) {
+			return
+		}
+		s.authorized = s.authorized || authorized
+		r.log(s, "eapol: re-authenticating on request")
+		r.restart(s)
+	})
+}
+
+// Forget ends the PAE session of mac without a word to the supplicant (Disconnect-Request, link
+// down): its timers stop and no Result is reported for it. An unknown MAC is not an error.
+func (a *Authenticator) Forget(ctx context.Context, mac net.HardwareAddr) error {
+	k := key(mac)
+	return a.do(ctx, func(r *authRun) {
+		if s := r.sessions[k]; s != nil {
+			r.stopTimer(s)
+			delete(r.sessions, k)
+		}
+	})
 }
