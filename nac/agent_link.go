@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"trustnac/imc"
+	"trustnac/internal/atomicfile"
 	"trustnac/pep/eapol"
 	"trustnac/transport/eap"
 )
@@ -177,26 +178,7 @@ func writeStatusFile(path string, st *AgentLinkStatus) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("nac: status file: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("nac: status file: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Write(path, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("nac: status file: %w", err)
 	}
 	return nil

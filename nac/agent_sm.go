@@ -18,6 +18,7 @@ import (
 
 	"trustnac/imc"
 	smkeyimc "trustnac/imc/smkey"
+	"trustnac/internal/atomicfile"
 	"trustnac/transport/patnc"
 	"trustnac/transport/pttls"
 	"trustnac/transport/smdtls"
@@ -161,28 +162,7 @@ func storePSK(path string, k *agentPSK) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("nac: psk file: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".sm-psk-*")
-	if err != nil {
-		return fmt.Errorf("nac: psk file: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing to remove
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("nac: psk file: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("nac: psk file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("nac: psk file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("nac: psk file: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
 		return fmt.Errorf("nac: psk file: %w", err)
 	}
 	return nil

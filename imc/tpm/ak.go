@@ -13,6 +13,8 @@ import (
 	"slices"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"trustnac/internal/atomicfile"
 )
 
 // maxBlob caps an AK blob file: a TPM2B is at most 65,535 bytes.
@@ -283,24 +285,8 @@ func (c *Collector) writeAK(ak *AK, priv []byte) error {
 }
 
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("tpmimc: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("tpmimc: write %s: %w", path, err)
 	}
 	return nil
 }

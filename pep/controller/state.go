@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"trustnac/internal/atomicfile"
 )
 
 // maxStateFile bounds the state file read at start.
@@ -78,22 +80,7 @@ func writeState(dir string, ss []storedSession) error {
 	if err != nil {
 		return fmt.Errorf("controller: state: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".sessions-*.json")
-	if err != nil {
-		return fmt.Errorf("controller: state: %w", err)
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, stateFileName))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(filepath.Join(dir, stateFileName), b, 0o600); err != nil {
 		return fmt.Errorf("controller: state: %w", err)
 	}
 	return nil
