@@ -702,9 +702,22 @@ func (c *Controller) linkUpdate(ctx context.Context, u linkEvent) {
 		wasUp := p.up
 		p.up = u.up
 		c.mu.Unlock()
-		if wasUp && !u.up {
+		switch {
+		case wasUp && !u.up:
 			c.log.Info("port link down", "port", u.name)
 			c.endPort(ctx, u.name, rfc2866.AcctTerminateCause_Value_LostCarrier)
+		case !wasUp && u.up:
+			// Sockets opened while the link was down (a VM's tap enslaved before the VM
+			// starts) may have given up on it: serve the port afresh.
+			c.log.Info("port link up", "port", u.name)
+			p.cancel()
+			<-p.done
+			c.mu.Lock()
+			delete(c.ports, u.name)
+			c.mu.Unlock()
+			if err := c.servePort(ctx, portLink{name: u.name, index: u.index, up: true}); err != nil {
+				c.log.Error("serve port after link up", "port", u.name, "err", err)
+			}
 		}
 	}
 }

@@ -112,14 +112,13 @@ func (s *Supplicant) Run(ctx context.Context) (eap.Outcome, error) {
 		timer     = time.NewTimer(0)
 	)
 	defer timer.Stop()
-	dst := func() net.HardwareAddr {
-		if auth != nil {
-			return auth
-		}
-		return PAEGroupAddr
-	}
+	// Every frame goes to the PAE group address (IEEE 802.1X-2010 §11.1.1),
+	// also once the authenticator is known: a Linux bridge delivers that
+	// link-local address to the authenticator's socket even on a locked
+	// port, where a frame to the port's own address from a MAC the bridge
+	// does not know yet is dropped before the socket sees it.
 	send := func(f *Frame) {
-		if err := s.Conn.WriteTo(dst(), f); err != nil {
+		if err := s.Conn.WriteTo(PAEGroupAddr, f); err != nil {
 			log.Warn("eapol: supplicant send", "err", err)
 		}
 	}
