@@ -22,8 +22,22 @@ test: deps vet
 	$(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -race -timeout 15m ./transport/... ./pdp/... ./imc/... ./imv/... ./nac/...
 
+# The network-namespace lab (testbed/lab, as root): PDP, nac pep on a bridge, endpoints with
+# swtpm; every outcome proved with traffic; exit 0 when all were as expected.
 demo: deps build
+	$(BIN) testbed demo
+
+# The PT-TLS-only demo over loopback (no root needed).
+.PHONY: demo-loopback
+demo-loopback: deps build
 	bash testbed/loopback-demo.sh $(BIN)
+
+# Link up → first forwarded packet: nac pep + nac pdp with posture against hostapd -D wired +
+# FreeRADIUS (EAP-TTLS/PAP, no posture) on the same bridge; BENCH_N repetitions each.
+BENCH_N ?= 10
+.PHONY: bench-link
+bench-link: deps build
+	$(BIN) testbed bench -n $(BENCH_N)
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -7,9 +7,10 @@ set -euo pipefail
 # swtpm, swtpm-tools and tpm2-tools: software TPMs and the tpm2-tools interop tests;
 # libssl-dev: the go-tpm-tools simulator (cgo) in tests.
 # freeradius-utils (radclient), eapoltest, hostapd, wpasupplicant: RADIUS/EAP interop tests;
-# freeradius: the reference server of `make bench-radius`.
+# freeradius: the reference server of `make bench-radius` and `make bench-link`;
+# curl, iputils-ping: exploring the lab of `nac testbed up` by hand.
 pkgs=(ca-certificates git make gcc iproute2 procps libssl-dev swtpm swtpm-tools tpm2-tools
-	freeradius freeradius-utils eapoltest hostapd wpasupplicant nftables)
+	freeradius freeradius-utils eapoltest hostapd wpasupplicant nftables curl iputils-ping)
 
 missing=()
 for p in "${pkgs[@]}"; do
