@@ -46,6 +46,9 @@ type port struct {
 	auth   *eapol.Authenticator
 	cancel context.CancelFunc
 	done   chan struct{}
+	// failed is set when reading the port failed (ENETDOWN after the link went down
+	// administratively); its sockets are then replaced when the link comes back.
+	failed atomic.Bool
 }
 
 // mabWait is a MAC seen by the kernel on a locked port (NTF_EXT_LOCKED), waiting for MAB.
@@ -410,6 +413,7 @@ func (c *Controller) servePort(ctx context.Context, pl portLink) error {
 			if pctx.Err() != nil {
 				break
 			}
+			p.failed.Store(true)
 			c.log.Warn("authenticator interrupted; restarting", "port", pl.name, "err", err)
 			select {
 			case <-pctx.Done():
@@ -706,10 +710,11 @@ func (c *Controller) linkUpdate(ctx context.Context, u linkEvent) {
 		case wasUp && !u.up:
 			c.log.Info("port link down", "port", u.name)
 			c.endPort(ctx, u.name, rfc2866.AcctTerminateCause_Value_LostCarrier)
-		case !wasUp && u.up:
-			// Sockets opened while the link was down (a VM's tap enslaved before the VM
-			// starts) may have given up on it: serve the port afresh.
-			c.log.Info("port link up", "port", u.name)
+		case !wasUp && u.up && p.failed.Load():
+			// Reading failed while the link was down: serve the port afresh, with new
+			// sockets. (A carrier change alone does not disturb the sockets, and replacing
+			// them would lose the EAPOL-Start the endpoint sends as its link comes up.)
+			c.log.Info("port link up; replacing its sockets", "port", u.name)
 			p.cancel()
 			<-p.done
 			c.mu.Lock()
