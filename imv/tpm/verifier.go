@@ -282,7 +282,10 @@ func (s *session) BatchEnding(ctx context.Context) ([]patnc.Attribute, error) {
 		return nil, nil
 	}
 	if s.ak == nil {
-		if s.askedKeys {
+		// The TPM collector sends its keys unasked in the endpoint's first
+		// batch, so an endpoint that sent nothing of this subtype there has
+		// no TPM collector: asking would only cost a round trip.
+		if s.askedKeys || !s.received {
 			s.done = true
 			return nil, nil
 		}

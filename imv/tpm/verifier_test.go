@@ -692,3 +692,30 @@ func TestEnrollmentTimeOfCertificate(t *testing.T) {
 	l.v.cfg.Now = func() time.Time { return time.Now().Add(48 * time.Hour) } // certificate expired
 	wantRec(t, l.run(t, l.session(t)), imv.NoAccess, "awaits approval")
 }
+
+// TestSessionNoTPMCollector: an endpoint whose first batch carries nothing of
+// the TPM subtype has no TPM collector, so the verifier asks for nothing (a
+// round trip saved) and reports no evidence; one that speaks the subtype but
+// leaves out its keys is asked for them once.
+func TestSessionNoTPMCollector(t *testing.T) {
+	l := newLab(t, AKAlgECDSAP256, Config{})
+	s := l.session(t)
+	if ans := exchange(t, s); len(ans) != 0 {
+		t.Fatalf("asked an endpoint without a TPM collector: %v", ans)
+	}
+	if got := s.Result().Recommendation; got == imv.Allow {
+		t.Fatalf("no evidence recommended %v", got)
+	}
+	if ans := exchange(t, s); len(ans) != 0 {
+		t.Fatalf("asked later: %v", ans)
+	}
+
+	s = l.session(t)
+	ans := exchange(t, s, &patnc.PSKRequest{Kind: patnc.PSKKindTPM})
+	if req := find[*patnc.AttributeRequest](ans); req == nil {
+		t.Fatalf("a TPM collector without its keys was not asked for them: %v", ans)
+	}
+	if ans := exchange(t, s); len(ans) != 0 {
+		t.Fatalf("asked twice: %v", ans)
+	}
+}
