@@ -122,6 +122,23 @@ type RADIUSClientConf struct {
 	CoAPort int `yaml:"coa_port"`
 }
 
+// readSecret returns an inline secret or the first line of a secret file.
+func readSecret(inline, file string) ([]byte, error) {
+	if file == "" {
+		return []byte(inline), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("nac: %w", err)
+	}
+	s, _, _ := strings.Cut(string(b), "\n")
+	s = strings.TrimRight(s, "\r")
+	if s == "" {
+		return nil, fmt.Errorf("nac: %s: empty secret", file)
+	}
+	return []byte(s), nil
+}
+
 // EAPConf configures EAP-TTLS.
 type EAPConf struct {
 	// Cert and Key are the TTLS server certificate; default the PT-TLS one.

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"strings"
 	"time"
 
 	"trustnac/pdp"
@@ -25,21 +23,16 @@ func (p *PDP) startRADIUS() error {
 	var clients []tradius.ClientConfig
 	var nases []pdp.NAS
 	for _, cl := range rc.Clients {
-		secret := cl.Secret
-		if cl.SecretFile != "" {
-			b, err := os.ReadFile(cl.SecretFile)
-			if err != nil {
-				return fmt.Errorf("nac: radius client %s: %w", cl.Name, err)
-			}
-			secret, _, _ = strings.Cut(string(b), "\n")
-			secret = strings.TrimRight(secret, "\r")
+		secret, err := readSecret(cl.Secret, cl.SecretFile)
+		if err == nil && len(secret) == 0 {
+			err = errors.New("empty secret")
 		}
-		if secret == "" {
-			return fmt.Errorf("nac: radius client %s: empty secret", cl.Name)
+		if err != nil {
+			return fmt.Errorf("nac: radius client %s: %w", cl.Name, err)
 		}
 		network, _ := parseNetwork(cl.Network)
-		clients = append(clients, tradius.ClientConfig{Name: cl.Name, Network: network, Secret: []byte(secret)})
-		nases = append(nases, pdp.NAS{Name: cl.Name, Secret: []byte(secret), CoAPort: cl.CoAPort})
+		clients = append(clients, tradius.ClientConfig{Name: cl.Name, Network: network, Secret: secret})
+		nases = append(nases, pdp.NAS{Name: cl.Name, Secret: secret, CoAPort: cl.CoAPort})
 	}
 	table, err := tradius.NewClients(clients)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -221,19 +220,3 @@ func (c *PEPConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// readSecret returns an inline secret or the first line of a secret file.
-func readSecret(inline, file string) ([]byte, error) {
-	if file == "" {
-		return []byte(inline), nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("nac: %w", err)
-	}
-	s, _, _ := strings.Cut(string(b), "\n")
-	s = strings.TrimRight(s, "\r")
-	if s == "" {
-		return nil, fmt.Errorf("nac: %s: empty secret", file)
-	}
-	return []byte(s), nil
-}
