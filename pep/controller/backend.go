@@ -60,10 +60,10 @@ func (b *eapBackend) Relay(ctx context.Context, mac net.HardwareAddr, eapResp, s
 		return nil, nil, nil, err
 	}
 	msg, hasEAP := tradius.EAPMessage(reply)
-	failure := func() []byte {
-		if hasEAP {
-			return msg
-		}
+	// eapFailure is what the supplicant is told when it is not let in: the
+	// server's EAP-Failure on a Reject, and on an Accept the PEP refuses, a
+	// Failure of its own instead of the server's EAP-Success.
+	eapFailure := func() []byte {
 		f, _ := (&eap.Packet{Code: eap.CodeFailure, ID: resp.ID}).MarshalBinary()
 		return f
 	}
@@ -78,10 +78,10 @@ func (b *eapBackend) Relay(ctx context.Context, mac net.HardwareAddr, eapResp, s
 		a, err := ParseAuthorization(reply)
 		if err != nil {
 			c.log.Error("Access-Accept cannot be enforced; rejecting", "port", b.port, "mac", mac.String(), "err", err)
-			return failure(), nil, &eapol.Result{Accept: false}, nil
+			return eapFailure(), nil, &eapol.Result{Accept: false}, nil
 		}
 		if a.Role == RoleDeny {
-			return failure(), nil, &eapol.Result{Accept: false}, nil
+			return eapFailure(), nil, &eapol.Result{Accept: false}, nil
 		}
 		if a.Unknown != "" {
 			c.st.unknownRoles.Add(1)
@@ -96,7 +96,10 @@ func (b *eapBackend) Relay(ctx context.Context, mac net.HardwareAddr, eapResp, s
 		return msg, nil, &eapol.Result{Accept: true, Role: a.Role, VLAN: a.VLAN, SessionTimeout: a.SessionTimeout, Class: a.Class, User: a.User}, nil
 	case radius.CodeAccessReject:
 		b.forget(k)
-		return failure(), nil, &eapol.Result{Accept: false}, nil
+		if hasEAP {
+			return msg, nil, &eapol.Result{Accept: false}, nil
+		}
+		return eapFailure(), nil, &eapol.Result{Accept: false}, nil
 	}
 	return nil, nil, nil, fmt.Errorf("%w: %v", errBadAnswer, reply.Code)
 }
