@@ -119,11 +119,11 @@ func (t *SessionTable) Put(s *Session) error {
 			s.Role = old.Role
 		}
 	}
-	cp := *s
+	cp, saved := *s, *s // the table's own, and one to save outside the lock
 	t.byKey[s.key()] = &cp
 	t.mu.Unlock()
 	if t.store != nil {
-		return t.store.PutSession(&cp)
+		return t.store.PutSession(&saved)
 	}
 	return nil
 }
