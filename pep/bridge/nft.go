@@ -62,6 +62,12 @@ func newRuleset(name string) *ruleset {
 		// the session on its own (fail closed) even when the PEP is gone.
 		rs.roles[r] = &nftables.Set{Table: t, Name: r, KeyType: nftables.TypeEtherAddr, HasTimeout: true}
 	}
+	// Set IDs name the sets to the rules of the same transaction. Given here, they spare
+	// nftables.Conn.AddSet its package-wide counter, which it updates under a per-Conn lock
+	// only (a data race between two enforcers in one process).
+	for i, s := range rs.sets() {
+		s.ID = uint32(i + 1)
+	}
 	accept := nftables.ChainPolicyAccept
 	rs.forward = &nftables.Chain{
 		Name: chainForward, Table: t, Type: nftables.ChainTypeFilter,
