@@ -219,4 +219,3 @@ func (c *PEPConfig) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
