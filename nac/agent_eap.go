@@ -1,7 +1,9 @@
 package nac
 
 import (
+	"crypto/tls"
 	"log/slog"
+	"net"
 
 	"trustnac/imc"
 	"trustnac/transport/eap"
@@ -27,9 +29,20 @@ type AgentEAP struct {
 	release func()
 }
 
-// NewAgentEAP builds the agent's EAP peer for one conversation. Close
-// releases the collectors.
-func NewAgentEAP(cfg *AgentConfig, log *slog.Logger) (*AgentEAP, error) {
+// AgentEAPFactory makes the agent's EAP peers, one per conversation. What
+// the configuration fixes (the TLS settings with the PDP's CA, the
+// password, the link's fragment size) is read once, when the factory is
+// made: at each link-up in 802.1X mode.
+type AgentEAPFactory struct {
+	cfg      *AgentConfig
+	log      *slog.Logger
+	tls      *tls.Config
+	password string
+	fragment int
+}
+
+// NewAgentEAPFactory reads what cfg fixes for the conversations to come.
+func NewAgentEAPFactory(cfg *AgentConfig, log *slog.Logger) (*AgentEAPFactory, error) {
 	tc, err := agentTLSConfig(cfg.PDP)
 	if err != nil {
 		return nil, err
@@ -38,6 +51,23 @@ func NewAgentEAP(cfg *AgentConfig, log *slog.Logger) (*AgentEAP, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &AgentEAPFactory{cfg: cfg, log: log, tls: tc, password: password, fragment: eapFragment(linkMTU(cfg))}, nil
+}
+
+// NewAgentEAP builds the agent's EAP peer for one conversation. Close
+// releases the collectors.
+func NewAgentEAP(cfg *AgentConfig, log *slog.Logger) (*AgentEAP, error) {
+	f, err := NewAgentEAPFactory(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return f.New()
+}
+
+// New builds the EAP peer of one conversation, with fresh collectors (the
+// posture is measured anew each time). Close releases them.
+func (f *AgentEAPFactory) New() (*AgentEAP, error) {
+	cfg, log, password := f.cfg, f.log, f.password
 	cols, release, err := agentCollectors(cfg, log, eapLogChunk)
 	if err != nil {
 		return nil, err
@@ -65,11 +95,41 @@ func NewAgentEAP(cfg *AgentConfig, log *slog.Logger) (*AgentEAP, error) {
 	methods = append(methods, posture(eap.TypePTEAP), posture(eap.TypeTNC))
 	inner := eap.NewPeer(identity, methods...)
 	a.tunnel = ttls.NewPeer(&ttls.PeerConfig{
-		TLS:    tc.Clone(),
-		Phase2: ttls.NewInnerPeer("", "", inner),
+		TLS:         f.tls.Clone(),
+		MaxFragment: f.fragment,
+		Phase2:      ttls.NewInnerPeer("", "", inner),
 	})
 	a.Peer = eap.NewPeer("anonymous", eap.PeerFactory{Type: eap.TypeTTLS, New: func() eap.PeerMethod { return a.tunnel }})
 	return a, nil
+}
+
+// EAPOL and EAP-TTLS headers: an EAPOL frame's body (IEEE 802.1X §11.3)
+// carries the EAP header, the type, the TTLS flags and the TLS Message
+// Length (RFC 5281 §9.1) before the TLS bytes.
+const (
+	eapolHeaderLen = 4
+	ttlsHeaderLen  = 4 + 1 + 1 + 4
+	ethernetMTU    = 1500
+)
+
+// eapFragment is the TLS bytes the agent sends per EAP-TTLS packet on a
+// link of this MTU: the TLS 1.3 ClientHello with a hybrid key share (about
+// 1,480 bytes) then goes in one frame on Ethernet.
+func eapFragment(mtu int) int {
+	return min(max(mtu, 1020)-eapolHeaderLen-ttlsHeaderLen, ttls.MaxFragmentLimit)
+}
+
+// linkMTU is the MTU of the agent's 802.1X interface, Ethernet's when it
+// has none or it cannot be read.
+func linkMTU(cfg *AgentConfig) int {
+	if cfg.Dot1X == nil || cfg.Dot1X.Interface == "" {
+		return ethernetMTU
+	}
+	ifi, err := net.InterfaceByName(cfg.Dot1X.Interface)
+	if err != nil || ifi.MTU <= 0 {
+		return ethernetMTU
+	}
+	return ifi.MTU
 }
 
 // Outcome is the decision the PDP sent in the posture assessment.

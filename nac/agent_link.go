@@ -428,7 +428,10 @@ func runLinkSession(ctx context.Context, cfg *AgentConfig, log *slog.Logger, rep
 			continue
 		}
 		rep.state(LinkStateAuthenticating)
-		var cur *AgentEAP
+		var (
+			cur     *AgentEAP
+			factory *AgentEAPFactory // made at the first conversation of this link-up
+		)
 		s := &eapol.Supplicant{
 			Conn:        conn,
 			StartPeriod: d.StartPeriod.D(),
@@ -443,7 +446,14 @@ func runLinkSession(ctx context.Context, cfg *AgentConfig, log *slog.Logger, rep
 					cur = nil
 				}
 				rep.state(LinkStateAuthenticating)
-				a, err := NewAgentEAP(cfg, log)
+				var a *AgentEAP
+				var err error
+				if factory == nil {
+					factory, err = NewAgentEAPFactory(cfg, log)
+				}
+				if err == nil {
+					a, err = factory.New()
+				}
 				if err != nil {
 					// A peer without methods refuses every method: the
 					// conversation fails and the failure is reported.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -80,7 +81,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 }
 
 func newPDPCmd(stderr io.Writer) *cobra.Command {
-	var configPath string
+	var configPath, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "pdp",
 		Short: "Run the policy decision point (TNC server, PT-TLS listener)",
@@ -91,6 +92,13 @@ func newPDPCmd(stderr io.Writer) *cobra.Command {
 				return &exitError{code: 2, err: err}
 			}
 			log := NewLogger(cfg.Log, stderr)
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				defer stop()
+			}
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
@@ -98,6 +106,7 @@ func newPDPCmd(stderr io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&configPath, "config", "c", "/etc/trustnac/pdp.yaml", "PDP configuration file")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file` (go tool pprof)")
 	return cmd
 }
 
@@ -299,4 +308,21 @@ func newPasswdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	cmd.Flags().IntVar(&iterations, "iterations", pdp.DefaultIterations, "PBKDF2-SHA256 iterations")
 	cmd.Flags().BoolVar(&nt, "nthash", false, "print an NT hash (needed for EAP-MSCHAPv2; unsalted MD4, weaker)")
 	return cmd
+}
+
+// startCPUProfile profiles the process into path until the returned stop is
+// called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -138,9 +138,9 @@ func (p *PDP) Start(ctx context.Context) (err error) {
 		Audit:        p.audit,
 		MaxBatchSize: p.cfg.PBTNC.MaxBatchSize,
 		MaxRounds:    p.cfg.PBTNC.MaxRounds,
-		OnDecision: func(d *pdp.Decision, prev *pdp.Record) {
+		OnDecision: func(d *pdp.Decision) {
 			if p.radius != nil {
-				p.radius.OnDecision(d, prev)
+				p.radius.OnDecision(d)
 			}
 		},
 		EndpointOfPSK: p.endpointOfPSK,

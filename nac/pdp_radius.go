@@ -56,6 +56,7 @@ func (p *PDP) startRADIUS() error {
 	if rc.EAP.TLSMin == "1.3" {
 		tlsCfg.MinVersion = tls.VersionTLS13
 	}
+	tlsCfg.CurvePreferences = tlsCurves(rc.EAP.KeyExchange)
 	sessions, err := pdp.NewSessionTable(p.store)
 	if err != nil {
 		return err
@@ -161,4 +162,14 @@ func (p *PDP) serverStats() map[string]map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// tlsCurves are the key exchange groups of a KeyExchange setting in order of
+// preference. A client sends key shares for the first (with X25519MLKEM768,
+// also for X25519); a server picks the first the client sent a share for.
+func tlsCurves(kx string) []tls.CurveID {
+	if kx == KeyExchangeClassic {
+		return []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}
+	}
+	return []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384}
 }

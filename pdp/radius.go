@@ -45,7 +45,8 @@ type RADIUSConfig struct {
 	EAPLifetime time.Duration
 	// MaxEAPSessions bounds conversations in progress (default 4096).
 	MaxEAPSessions int
-	// MaxFragment is the TLS payload of one EAP-TTLS packet (default 1024).
+	// MaxFragment caps the TLS payload of one EAP-TTLS packet; within it
+	// the NAS's Framed-MTU decides, else 1024 (0: no cap but the NAS's).
 	MaxFragment int
 	// PostureLifetime is how long a posture decision made over another
 	// channel (PT-TLS) holds for the MAB requests of the same MAC
@@ -89,9 +90,6 @@ func NewRADIUS(cfg RADIUSConfig) *RADIUS {
 	}
 	if cfg.MaxEAPSessions <= 0 {
 		cfg.MaxEAPSessions = 4096
-	}
-	if cfg.MaxFragment <= 0 {
-		cfg.MaxFragment = 1024
 	}
 	if cfg.PostureLifetime <= 0 {
 		cfg.PostureLifetime = 24 * time.Hour

@@ -87,7 +87,7 @@ func (r *RADIUS) serveAccounting(ctx context.Context, req *tradius.Request) *rad
 // re-decision after a policy change) changes the role of an endpoint a NAS
 // holds a session for. Decisions made in a RADIUS exchange travel in its
 // Access-Accept. It implements TNCSConfig.OnDecision.
-func (r *RADIUS) OnDecision(d *Decision, prev *Record) {
+func (r *RADIUS) OnDecision(d *Decision) {
 	if d.InReply {
 		return
 	}

@@ -239,7 +239,7 @@ func (r *RADIUS) outerSelector(q *request, c *conversation) eap.Selector {
 		}
 		c.tunnel = ttls.NewServer(&ttls.ServerConfig{
 			TLS:         r.cfg.TLS,
-			MaxFragment: r.cfg.MaxFragment,
+			MaxFragment: r.fragmentSize(q),
 			Phase2: func(ttls.TunnelInfo) ttls.Phase2 {
 				c.inner = ttls.NewInnerServer(ttls.InnerConfig{
 					PAP:       r.innerPAP(c),
@@ -251,6 +251,33 @@ func (r *RADIUS) outerSelector(q *request, c *conversation) eap.Selector {
 		})
 		return c.tunnel, false, nil
 	})
+}
+
+// ttlsOverhead is what an EAP-TTLS packet adds to its TLS bytes: the EAP
+// header, the type, the flags and the TLS Message Length (RFC 5281 §9.1).
+const ttlsOverhead = eap.HeaderLen + 1 + 1 + 4
+
+// defaultFragment is the TLS bytes per EAP-TTLS packet when the NAS sends no
+// Framed-MTU: what the smallest EAP MTU carries.
+const defaultFragment = minEAPMTU - ttlsOverhead
+
+// minEAPMTU is the EAP packet size every lower layer supports (RFC 3748
+// §3.1); a smaller Framed-MTU is raised to it.
+const minEAPMTU = 1020
+
+// fragmentSize is the TLS bytes per EAP-TTLS packet for the conversation
+// that q starts: what the NAS's Framed-MTU leaves (RFC 3579 §2.4: the EAP
+// packet must fit the link to the peer), else defaultFragment, and never
+// more than the configured MaxFragment.
+func (r *RADIUS) fragmentSize(q *request) int {
+	size := defaultFragment
+	if mtu, err := rfc2865.FramedMTU_Lookup(q.Packet); err == nil {
+		size = min(max(int(mtu), minEAPMTU)-ttlsOverhead, ttls.MaxFragmentLimit)
+	}
+	if r.cfg.MaxFragment > 0 && size > r.cfg.MaxFragment {
+		size = r.cfg.MaxFragment
+	}
+	return size
 }
 
 // innerPAP verifies TTLS/PAP (RFC 5281 §11.2.5) unless the policy refuses

@@ -55,7 +55,8 @@ var bucketEndpoints = []byte("endpoints")
 
 // BoltStore is the embedded Store, one bbolt file.
 type BoltStore struct {
-	db *bolt.DB
+	db     *bolt.DB
+	writes *groupCommit // nil when read-only
 }
 
 // OpenBoltStore opens or creates the store file at path. It fails after
@@ -75,21 +76,27 @@ func OpenBoltStore(path string, readOnly bool, timeout time.Duration) (*BoltStor
 			return nil, fmt.Errorf("pdp: init store %s: %w", path, err)
 		}
 	}
-	// A Batch waits this long for company before it commits: short, since a
-	// lone decision waits for it before its reply goes out.
-	db.MaxBatchDelay = 2 * time.Millisecond
-	return &BoltStore{db: db}, nil
+	s := &BoltStore{db: db}
+	if !readOnly {
+		s.writes = newGroupCommit(db)
+	}
+	return s, nil
 }
 
-// Put implements Store.
-// Concurrent Puts share one transaction and one fsync (bbolt's Batch), which
-// is what keeps a burst of decisions from queueing behind the disk.
+// Put implements Store. The record is on disk when Put returns. Concurrent
+// Puts share one transaction and one fsync (groupCommit), which keeps a burst
+// of decisions from queueing behind the disk, and a lone Put waits for no
+// timer.
 func (s *BoltStore) Put(rec *Record) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	if s.writes == nil {
+		return bolt.ErrDatabaseReadOnly
+	}
+	return s.writes.do(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEndpoints)
 		if old := b.Get([]byte(rec.ID)); old != nil {
-			// Only the counters carry over; Batch may run this twice, so
-			// they are taken from the stored record each time.
+			// Only the counters carry over; a shared transaction may
+			// run this twice, so they are taken from the stored record
+			// each time.
 			var prev struct {
 				FirstSeen   time.Time `json:"first_seen"`
 				Assessments uint64    `json:"assessments"`
@@ -156,5 +163,10 @@ func (s *BoltStore) List() ([]*Record, error) {
 	return recs, err
 }
 
-// Close implements Store.
-func (s *BoltStore) Close() error { return s.db.Close() }
+// Close implements Store. Puts still queued are committed first.
+func (s *BoltStore) Close() error {
+	if s.writes != nil {
+		s.writes.stop()
+	}
+	return s.db.Close()
+}

@@ -36,10 +36,9 @@ type TNCSConfig struct {
 	// MaxBatchSize and MaxRounds bound each PB-TNC session (0: defaults).
 	MaxBatchSize uint32
 	MaxRounds    int
-	// OnDecision, if set, is called after each decision was recorded, with
-	// the endpoint's previous record (nil for a new endpoint). It must not
-	// block: the RADIUS side uses it to send CoA.
-	OnDecision func(d *Decision, prev *Record)
+	// OnDecision, if set, is called after each decision was recorded. It
+	// must not block: the RADIUS side uses it to send CoA.
+	OnDecision func(d *Decision)
 	// EndpointOfPSK names the endpoint an SM-DTLS client's PSK identity was
 	// issued to (the PSK store's record of it); an error (unknown, revoked,
 	// expired) ends the session before any assessment. Nil refuses every
@@ -384,18 +383,14 @@ func (t *TNCS) record(d *Decision) {
 			}
 		}
 	}
-	var prev *Record
 	if t.cfg.Store != nil {
-		if t.cfg.OnDecision != nil {
-			prev, _ = t.cfg.Store.Get(rec.ID)
-		}
 		if err := t.cfg.Store.Put(rec); err != nil {
 			t.log.Error("store decision", "endpoint", d.Endpoint.ID, "err", err)
 		}
 	}
 	t.Audit(d)
 	if t.cfg.OnDecision != nil {
-		t.cfg.OnDecision(d, prev)
+		t.cfg.OnDecision(d)
 	}
 }
 

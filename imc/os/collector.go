@@ -384,6 +384,7 @@ func (c *Collector) bootTime() time.Time {
 	}
 	defer f.Close()
 	lr := newLineReader(f, maxProcNetSize)
+	defer lr.release()
 	for {
 		line, ok := lr.next()
 		if !ok {

@@ -40,6 +40,7 @@ type socket struct {
 func parseProcNet(r io.Reader, proto uint8, includeLoopback bool) ([]socket, error) {
 	var out []socket
 	lr := newLineReader(r, maxProcNetSize)
+	defer lr.release()
 	first := true
 	for {
 		line, ok := lr.next()

@@ -62,6 +62,7 @@ func parseRPMOutput(r io.Reader, maxPackages int) ([]patnc.Package, error) {
 	var pkgs []patnc.Package
 	seen := make(map[string]struct{})
 	lr := newLineReader(r, maxRPMOutput)
+	defer lr.release()
 	for {
 		line, ok := lr.next()
 		if !ok {

@@ -34,21 +34,30 @@ func (g *generator) postureTransaction() (transaction, error) {
 		return nil, fmt.Errorf("-os-root %s is not a directory", o.osRoot)
 	}
 	cfg := &nac.AgentConfig{
-		PDP:        nac.AgentPDPConfig{CA: o.ca, ServerName: o.serverName, Pin: o.pin},
+		PDP:        nac.AgentPDPConfig{CA: o.ca, ServerName: o.serverName, Pin: o.pin, KeyExchange: o.keyExchange},
 		Collectors: nac.CollectorsConfig{OS: &nac.OSCollectorConfig{Root: o.osRoot}},
 	}
 	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	// The agent's own log is not radload's output; it costs CPU the server under test needs.
 	log := slog.New(slog.DiscardHandler)
-	// One agent now, so that a bad -ca stops radload before the load starts.
-	a, err := nac.NewAgentEAP(cfg, log)
+	// The agent reads its configuration (the CA, the password) once, as the agent daemon does at
+	// link-up; each conversation then measures the posture anew. One agent now, so that a bad -ca
+	// stops radload before the load starts.
+	agents, err := nac.NewAgentEAPFactory(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a, err := agents.New()
 	if err != nil {
 		return nil, err
 	}
 	a.Close()
 	want := expectation{o.expectFilter, o.expectVLAN}
 	return func(ctx context.Context, i uint64) (outcome, int, error) {
-		a, err := nac.NewAgentEAP(cfg, log)
+		a, err := agents.New()
 		if err != nil {
 			return outError, 0, err
 		}

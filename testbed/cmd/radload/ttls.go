@@ -38,6 +38,9 @@ type supplicant struct {
 	accepted func(reply *radius.Packet) error
 }
 
+// framedMTU is the Framed-MTU of every EAP Access-Request.
+const framedMTU = 1400
+
 // converse relays one EAP conversation of s through the server with tradius.EAPConversation,
 // as a pass-through NAS does (RFC 3579), and classifies its end: an Access-Accept must carry
 // want and the peer's MSK in the MS-MPPE keys; an Access-Reject before s is established is an
@@ -51,6 +54,9 @@ func (g *generator) converse(ctx context.Context, mac uint64, s *supplicant, wan
 		Request: func() *radius.Packet {
 			req := g.base(rfc2865.ServiceType_Value_FramedUser, ietf)
 			_ = rfc2865.UserName_SetString(req, s.userName)
+			// What an Ethernet authenticator sends (hostapd, `nac pep`): the
+			// server fragments its EAP-Requests to fit (RFC 3579 §2.4).
+			_ = rfc2865.FramedMTU_Set(req, framedMTU)
 			return req
 		},
 	}

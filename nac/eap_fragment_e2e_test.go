@@ -1,0 +1,176 @@
+package nac
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	tradius "trustnac/transport/radius"
+)
+
+// eapRelay forwards RADIUS datagrams between a NAS and the PDP and notes
+// the size of the largest EAP packet the PDP sent.
+type eapRelay struct {
+	conn    *net.UDPConn
+	mu      sync.Mutex
+	maxEAP  int
+	replies int
+}
+
+func newEAPRelay(t *testing.T, server string) *eapRelay {
+	t.Helper()
+	ln, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := net.Dial("udp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &eapRelay{conn: ln}
+	t.Cleanup(func() { ln.Close(); up.Close() })
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, from, err := ln.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			if _, err := up.Write(buf[:n]); err != nil {
+				return
+			}
+			up.SetReadDeadline(time.Now().Add(5 * time.Second))
+			m, err := up.Read(buf)
+			if err != nil {
+				return
+			}
+			if p, err := radius.Parse(buf[:m], []byte("testing123")); err == nil {
+				if msg, ok := tradius.EAPMessage(p); ok {
+					r.mu.Lock()
+					r.maxEAP = max(r.maxEAP, len(msg))
+					r.replies++
+					r.mu.Unlock()
+				}
+			}
+			ln.WriteToUDP(buf[:m], from)
+		}
+	}()
+	return r
+}
+
+func (r *eapRelay) addr() string { return r.conn.LocalAddr().String() }
+
+func (r *eapRelay) largest() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.maxEAP
+}
+
+// The PDP cuts its EAP-TTLS packets to the NAS's Framed-MTU (RFC 3579
+// §2.4), to 1020 bytes without one, and to radius.eap.max_fragment; and the
+// key exchange settings of both ends decide the tunnel's first flights:
+// with a classic key exchange on either end, a whole posture conversation
+// takes five round trips.
+func TestEAPFragmentsAndKeyExchange(t *testing.T) {
+	tests := []struct {
+		name      string
+		pdpExtra  string // lines of radius.eap
+		agentKX   string
+		framedMTU int // 0: none sent
+		maxEAP    int // the largest EAP packet the PDP must send
+		rounds    int
+	}{
+		{"hybrid, Framed-MTU 1400", "", "", 1400, 1400, 6},
+		{"hybrid, no Framed-MTU", "", "", 0, 1020, 6},
+		{"hybrid, max_fragment 600", "    max_fragment: 600\n", "", 1400, 610, 8},
+		{"classic PDP, hybrid agent", "    key_exchange: classic\n", "", 1400, 0, 5},
+		{"hybrid PDP, classic agent", "", KeyExchangeClassic, 1400, 0, 5},
+		{"classic both", "    key_exchange: classic\n", KeyExchangeClassic, 1400, 0, 5},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newRADIUSLab(t, tt.pdpExtra)
+			relay := newEAPRelay(t, l.auth)
+			client := &tradius.Client{Secret: []byte(l.secret), Timeout: 5 * time.Second}
+			defer client.Close()
+			cfg := &AgentConfig{
+				PDP:        AgentPDPConfig{Pin: l.pdp.Fingerprint, KeyExchange: tt.agentKX},
+				Collectors: CollectorsConfig{OS: &OSCollectorConfig{Root: fixture("healthy")}},
+			}
+			cfg.SetDefaults()
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			agent, err := NewAgentEAP(cfg, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer agent.Close()
+			conv := &tradius.EAPConversation{Client: client, Addr: relay.addr(), Request: func() *radius.Packet {
+				p := radius.New(radius.CodeAccessRequest, []byte(l.secret))
+				rfc2865.UserName_SetString(p, "anonymous")
+				rfc2865.CallingStationID_SetString(p, fmt.Sprintf("02-00-00-00-20-%02x", i))
+				rfc2865.NASPortType_Set(p, rfc2865.NASPortType_Value_Ethernet)
+				if tt.framedMTU > 0 {
+					rfc2865.FramedMTU_Set(p, rfc2865.FramedMTU(tt.framedMTU))
+				}
+				return p
+			}}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := conv.Run(ctx, agent.Peer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rfc2865.FilterID_GetString(res.Reply); got != "admit" {
+				t.Errorf("Filter-Id %q, want admit", got)
+			}
+			if res.Rounds != tt.rounds {
+				t.Errorf("%d round trips, want %d", res.Rounds, tt.rounds)
+			}
+			limit := tt.framedMTU
+			if limit == 0 {
+				limit = 1020
+			}
+			got := relay.largest()
+			if got > limit {
+				t.Errorf("the PDP sent a %d-byte EAP packet over a %d-byte MTU", got, limit)
+			}
+			if tt.maxEAP > 0 && got != tt.maxEAP {
+				t.Errorf("largest EAP packet %d bytes, want %d (full fragments)", got, tt.maxEAP)
+			}
+		})
+	}
+}
+
+// The key exchange settings are checked when the configurations load.
+func TestKeyExchangeConfig(t *testing.T) {
+	a := &AgentConfig{PDP: AgentPDPConfig{Pin: "sha256:" + strings.Repeat("ab", 32), KeyExchange: "kyber"}}
+	a.SetDefaults()
+	if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "pdp.key_exchange") {
+		t.Errorf("agent key_exchange kyber: %v", err)
+	}
+	r := RADIUSConfig{EAP: EAPConf{KeyExchange: "none"}}
+	if errs := r.validate(); !containsErr(errs, "radius.eap.key_exchange") {
+		t.Errorf("pdp key_exchange none: %v", errs)
+	}
+	for _, kx := range []string{"", KeyExchangeHybrid, KeyExchangeClassic} {
+		r := RADIUSConfig{EAP: EAPConf{KeyExchange: kx}}
+		if errs := r.validate(); containsErr(errs, "key_exchange") {
+			t.Errorf("key_exchange %q refused: %v", kx, errs)
+		}
+	}
+}
+
+func containsErr(errs []error, s string) bool {
+	err := errors.Join(errs...)
+	return err != nil && strings.Contains(err.Error(), s)
+}
