@@ -138,6 +138,9 @@ func (a *AgentEAP) Outcome() (imc.Outcome, bool) { return a.hs.Outcome() }
 // MSK is the key the conversation derived, nil before success.
 func (a *AgentEAP) MSK() []byte { return a.tunnel.MSK() }
 
+// TLS describes the conversation's tunnel once it is established.
+func (a *AgentEAP) TLS() tls.ConnectionState { return a.tunnel.ConnectionState() }
+
 // Close releases the tunnel and the collectors.
 func (a *AgentEAP) Close() {
 	a.tunnel.Close()

@@ -2,6 +2,7 @@ package nac
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -87,13 +88,14 @@ func TestEAPFragmentsAndKeyExchange(t *testing.T) {
 		framedMTU int // 0: none sent
 		maxEAP    int // the largest EAP packet the PDP must send
 		rounds    int
+		group     tls.CurveID
 	}{
-		{"hybrid, Framed-MTU 1400", "", "", 1400, 1400, 6},
-		{"hybrid, no Framed-MTU", "", "", 0, 1020, 6},
-		{"hybrid, max_fragment 600", "    max_fragment: 600\n", "", 1400, 610, 8},
-		{"classic PDP, hybrid agent", "    key_exchange: classic\n", "", 1400, 0, 5},
-		{"hybrid PDP, classic agent", "", KeyExchangeClassic, 1400, 0, 5},
-		{"classic both", "    key_exchange: classic\n", KeyExchangeClassic, 1400, 0, 5},
+		{"hybrid, Framed-MTU 1400", "", "", 1400, 1400, 6, tls.X25519MLKEM768},
+		{"hybrid, no Framed-MTU", "", "", 0, 1020, 6, tls.X25519MLKEM768},
+		{"hybrid, max_fragment 600", "    max_fragment: 600\n", "", 1400, 610, 8, tls.X25519MLKEM768},
+		{"classic PDP, hybrid agent", "    key_exchange: classic\n", "", 1400, 0, 5, tls.X25519},
+		{"hybrid PDP, classic agent", "", KeyExchangeClassic, 1400, 0, 5, tls.X25519},
+		{"classic both", "    key_exchange: classic\n", KeyExchangeClassic, 1400, 0, 5, tls.X25519},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,6 +134,9 @@ func TestEAPFragmentsAndKeyExchange(t *testing.T) {
 			}
 			if got := rfc2865.FilterID_GetString(res.Reply); got != "admit" {
 				t.Errorf("Filter-Id %q, want admit", got)
+			}
+			if got := agent.TLS().CurveID; got != tt.group {
+				t.Errorf("key exchange %v, want %v", got, tt.group)
 			}
 			if res.Rounds != tt.rounds {
 				t.Errorf("%d round trips, want %d", res.Rounds, tt.rounds)

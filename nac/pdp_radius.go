@@ -164,9 +164,11 @@ func (p *PDP) serverStats() map[string]map[string]uint64 {
 	return out
 }
 
-// tlsCurves are the key exchange groups of a KeyExchange setting in order of
-// preference. A client sends key shares for the first (with X25519MLKEM768,
-// also for X25519); a server picks the first the client sent a share for.
+// tlsCurves are the key exchange groups a KeyExchange setting allows. Go
+// uses them in its own order of preference (X25519MLKEM768, then X25519,
+// then P-256): a client sends key shares for the first it allows (with
+// X25519MLKEM768, also for X25519), a server picks the first the client
+// sent a share for.
 func tlsCurves(kx string) []tls.CurveID {
 	if kx == KeyExchangeClassic {
 		return []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}

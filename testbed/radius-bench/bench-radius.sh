@@ -7,7 +7,8 @@
 # Environment (defaults in brackets): DURATION [8s] and WARMUP [1s] per run, CONCURRENCY [64]
 # requests in flight for mab and pap, TTLS_CONCURRENCY [16] conversations in flight for ttls-pap
 # and ttls-posture, MACS [1000] distinct MACs, MODES ["mab pap ttls-pap ttls-posture"] (ttls-posture
-# runs against nac only), SERVERS ["freeradius nac"], REPEAT [2] runs of each (the best counts),
+# runs against nac only), SERVERS ["freeradius nac nac-classic"] (nac-classic: the PDP and the agent
+# with key_exchange classic, ttls-posture only), REPEAT [2] runs of each (the best counts),
 # TLS [1.2] for ttls-pap (the agent of ttls-posture speaks TLS 1.3 only), NAC_BIN (a built nac
 # instead of building one), KEEP=1 keeps the temporary directory.
 # Exit status 0 when every run passed radload's checks. The last lines are the ratios.
@@ -22,7 +23,7 @@ CONCURRENCY=${CONCURRENCY:-64}
 TTLS_CONCURRENCY=${TTLS_CONCURRENCY:-16}
 MACS=${MACS:-1000}
 MODES=${MODES:-mab pap ttls-pap ttls-posture}
-SERVERS=${SERVERS:-freeradius nac}
+SERVERS=${SERVERS:-freeradius nac nac-classic}
 REPEAT=${REPEAT:-2}
 TLS=${TLS:-1.2}
 KEEP=${KEEP:-0}
@@ -102,7 +103,7 @@ need iconv "apt-get install libc-bin"
 
 log "building radload"
 (cd "$ROOT" && go build -o "$TMP/bin/radload" ./testbed/cmd/radload)
-if [[ " $SERVERS " == *" nac "* ]]; then
+if [[ " $SERVERS " == *" nac"* ]]; then
 	if [[ -n ${NAC_BIN:-} ]]; then
 		cp "$NAC_BIN" "$TMP/nac"
 	else
@@ -201,6 +202,7 @@ setup_nac() {
 		    cert: $TMP/certs/server.pem
 		    key: $TMP/certs/server.key
 		    tls_min: "$TLS"
+		    key_exchange: hybrid
 		pttls:
 		  listen: 127.0.0.1:0
 		api:
@@ -210,17 +212,22 @@ setup_nac() {
 	EOF
 	"$TMP/nac" policy check "$d/policy.yaml" >"$TMP/log/nac-check.out" 2>&1 ||
 		{ cat "$TMP/log/nac-check.out" >&2; die "nac rejects the generated policy"; }
+	# nac-classic: the same PDP with an ECDHE-only tunnel (radius.eap.key_exchange classic).
+	sed -e 's/key_exchange: hybrid/key_exchange: classic/' "$d/pdp.yaml" >"$d/pdp-classic.yaml"
 }
+setup_nac-classic() { [[ -f $TMP/pdp/pdp-classic.yaml ]] || setup_nac; }
 
 # start_nac starts the PDP on a fresh state directory, so that every round starts as the first
 # (the PDP stores each endpoint's first decision, as FreeRADIUS stores nothing).
 start_nac() {
+	local conf=${1:-pdp.yaml} name=${2:-nac}
 	rm -rf "$TMP/pdp/state" && mkdir -p "$TMP/pdp/state"
-	"$TMP/nac" pdp -c "$TMP/pdp/pdp.yaml" >"$TMP/log/nac.out" 2>&1 &
+	"$TMP/nac" pdp -c "$TMP/pdp/$conf" >"$TMP/log/$name.out" 2>&1 &
 	SERVER_PID=$!
-	SERVER_NAME_RUNNING=nac
+	SERVER_NAME_RUNNING=$name
 	AUTH_ADDR=127.0.0.1:$NAC_AUTH_PORT
 }
+start_nac-classic() { start_nac pdp-classic.yaml nac-classic; }
 
 # --- running ---------------------------------------------------------------------------------
 
@@ -253,6 +260,8 @@ load() {
 	ttls-posture) args+=(-c "$TTLS_CONCURRENCY" -os-root "$ROOT/testbed/fixtures/healthy"
 		-expect-filter admit -expect-vlan 10 -expect-posture admit -ca "$TMP/certs/ca.pem" -server-name "$SERVER_NAME") ;;
 	esac
+	# The agents of a classic PDP are configured classic too (pdp.key_exchange).
+	[[ $SERVER_NAME_RUNNING == nac-classic ]] && args+=(-key-exchange classic)
 	# In the background so that a signal ends the script at once.
 	"$TMP/bin/radload" "${args[@]}" >"$out" 2>"$out.err" &
 	LOAD_PID=$!
@@ -265,8 +274,15 @@ load() {
 }
 
 # runs reports whether server $1 is measured in mode $2: ttls-posture needs the trustnac agent's
-# posture assessment inside the tunnel, which only the PDP speaks.
-runs() { [[ $2 != ttls-posture || $1 == nac ]]; }
+# posture assessment inside the tunnel, which only the PDP speaks; nac-classic differs from nac only
+# in the tunnel's key exchange, so it runs ttls-posture alone.
+runs() {
+	case $1 in
+	freeradius) [[ $2 != ttls-posture ]] ;;
+	nac-classic) [[ $2 == ttls-posture ]] ;;
+	*) true ;;
+	esac
+}
 
 # field prints a number field of radload's one-line JSON.
 field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" "$1"; }
@@ -280,8 +296,8 @@ done
 for s in $SERVERS; do
 	case $s in
 	freeradius) setup_freeradius ;;
-	nac) setup_nac ;;
-	*) die "unknown server $s (want freeradius or nac)" ;;
+	nac | nac-classic) "setup_$s" ;;
+	*) die "unknown server $s (want freeradius, nac or nac-classic)" ;;
 	esac
 done
 
@@ -336,7 +352,10 @@ for mode in mab pap ttls-pap; do
 	awk -v m="$mode" -v n="${RATE[nac.$mode]}" -v f="${RATE[freeradius.$mode]}" \
 		'BEGIN { if (f > 0) printf "ratio %s nac/freeradius = %.2f (rate; higher is better, > 1 nac faster)\n", m, n / f }'
 done
-if [[ -n ${P50[nac.ttls-posture]:-} && -n ${P50[freeradius.ttls-pap]:-} ]]; then
-	awk -v n="${P50[nac.ttls-posture]}" -v f="${P50[freeradius.ttls-pap]}" \
-		'BEGIN { if (f > 0) printf "ratio posture-vs-freeradius-ttls-pap median-time nac-posture/freeradius-ttls-pap = %.2f (lower is better; <= 1 meets the goal)\n", n / f }'
-fi
+for s in nac nac-classic; do
+	[[ -n ${P50[$s.ttls-posture]:-} && -n ${P50[freeradius.ttls-pap]:-} ]] || continue
+	kx=hybrid
+	[[ $s == nac-classic ]] && kx=classic
+	awk -v s="$s" -v kx="$kx" -v n="${P50[$s.ttls-posture]}" -v f="${P50[freeradius.ttls-pap]}" \
+		'BEGIN { if (f > 0) printf "ratio posture-vs-freeradius-ttls-pap median-time %s-posture/freeradius-ttls-pap = %.2f (key exchange %s; lower is better; <= 1 meets the goal)\n", s, n / f, kx }'
+done
