@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,8 +74,21 @@ type RADIUS struct {
 	stats radiusStats
 
 	mu   sync.Mutex
-	last map[string]string // endpoint ID → summary of its stored decision
-	refs string            // referencesKey of the policy last seen by Redecide
+	last map[string]lastDecision // endpoint ID → its stored decision
+	refs string                  // referencesKey of the policy last seen by Redecide
+
+	// What the MAB and PAP handlers keep between requests, so that a
+	// repeated request costs little (see nameTable).
+	names     nameTable
+	decisions atomic.Pointer[decisionMemo]
+	posture   *postureGen // nil: every MAB request reads the store
+}
+
+// lastDecision is what record compares a RADIUS decision with to tell
+// whether it changed.
+type lastDecision struct {
+	role, rule, policy, identity string
+	reasons                      []string
 }
 
 type radiusStats struct {
@@ -100,7 +115,15 @@ func NewRADIUS(cfg RADIUSConfig) *RADIUS {
 	if cfg.Sessions == nil {
 		cfg.Sessions, _ = NewSessionTable(nil)
 	}
-	r := &RADIUS{cfg: cfg, log: cfg.Log, last: map[string]string{}}
+	r := &RADIUS{cfg: cfg, log: cfg.Log, last: map[string]lastDecision{}}
+	if bs, ok := cfg.Store.(*BoltStore); ok {
+		// The bbolt file is this process's alone, and the posture records
+		// in it are written only through r.cfg.Store (postureID), which
+		// invalidates the cache. A store that other PDPs write to (etcd)
+		// gets no cache.
+		r.posture = new(postureGen)
+		r.cfg.Store = &postureStore{Store: bs, gen: r.posture}
+	}
 	if cfg.Policy != nil {
 		if pol := cfg.Policy.Policy(); pol != nil {
 			r.refs = referencesKey(pol)
@@ -131,37 +154,66 @@ func (r *RADIUS) Stats() map[string]uint64 {
 // request is what the handlers read from an Access-Request.
 type request struct {
 	*tradius.Request
-	user    string
-	mac     string // Calling-Station-Id, normalised; "" when absent or not a MAC
-	station string // Calling-Station-Id as sent
-	nas     string // NAS-Identifier or client name
-	port    string
+	names
+	ent *nameEntry // what the handlers keep for requests with these names
 }
 
-func (r *RADIUS) parse(req *tradius.Request) *request {
+// names are the strings parse derives from the attributes that say who
+// and where a request is from.
+type names struct {
+	user    string
+	mac     string // Calling-Station-Id, normalised; "" when absent or not a MAC
+	macID   string // "mac:" + mac, "" without mac
+	station string // Calling-Station-Id as sent
+	nas     string // NAS-Identifier or client name
+	port    string // NAS-Port-Id, else NAS-Port in decimal
+	remote  string // nas + " " + port
+	mab     bool   // the User-Name is the MAC address of the Calling-Station-Id
+}
+
+func (r *RADIUS) parse(req *tradius.Request) request {
 	p := req.Packet
-	q := &request{Request: req, user: rfc2865.UserName_GetString(p), station: rfc2865.CallingStationID_GetString(p)}
-	if mac, err := policies.NormalizeMAC(q.station); err == nil {
-		q.mac = mac
+	var a nameAttrs
+	a[0], _ = p.Lookup(rfc2865.UserName_Type)
+	a[1], _ = p.Lookup(rfc2865.CallingStationID_Type)
+	a[2], _ = p.Lookup(rfc2865.NASIdentifier_Type)
+	a[3], _ = p.Lookup(rfc2869.NASPortID_Type)
+	a[4], _ = p.Lookup(rfc2865.NASPort_Type)
+	ent := r.names.get(&a, req.Client.Name)
+	return request{Request: req, names: ent.names, ent: ent}
+}
+
+// nameAttrs are the values of User-Name, Calling-Station-Id,
+// NAS-Identifier, NAS-Port-Id and NAS-Port, nil when absent.
+type nameAttrs [5][]byte
+
+// newNames derives the names of a request from its attributes and the
+// name of its client.
+func newNames(a *nameAttrs, client string) *nameEntry {
+	e := new(nameEntry)
+	n := &e.names
+	*n = names{user: string(a[0]), station: string(a[1]), nas: string(a[2]), port: string(a[3])}
+	if mac, err := policies.NormalizeMAC(n.station); err == nil {
+		n.mac, n.macID = mac, "mac:"+mac
+		n.mab = sameMAC(n.user, mac)
 	}
-	q.nas = rfc2865.NASIdentifier_GetString(p)
-	if q.nas == "" {
-		q.nas = req.Client.Name
+	if n.nas == "" {
+		n.nas = client
 	}
-	q.port = rfc2869.NASPortID_GetString(p)
-	if q.port == "" {
-		if n, err := rfc2865.NASPort_Lookup(p); err == nil {
-			q.port = strconv.FormatUint(uint64(n), 10)
-		}
+	if n.port == "" && len(a[4]) == 4 {
+		n.port = strconv.FormatUint(uint64(binary.BigEndian.Uint32(a[4])), 10)
 	}
-	return q
+	n.remote = n.nas + " " + n.port
+	return e
 }
 
 // endpoint names the device behind a request: by MAC when the NAS sent one,
 // else by the user name.
 func (q *request) endpoint(identity, channel string) imv.Endpoint {
-	ep := imv.Endpoint{MAC: q.mac, Identity: identity, Channel: channel, Remote: q.nas + " " + q.port}
+	ep := imv.Endpoint{MAC: q.mac, Identity: identity, Channel: channel, Remote: q.remote}
 	switch {
+	case q.macID != "":
+		ep.ID = q.macID
 	case q.mac != "":
 		ep.ID = "mac:" + q.mac
 	case identity != "":
@@ -181,28 +233,27 @@ func (r *RADIUS) ServeRADIUS(ctx context.Context, req *tradius.Request) *radius.
 	q := r.parse(req)
 	if msg, ok := tradius.EAPMessage(req.Packet); ok {
 		r.stats.eap.Add(1)
-		return r.serveEAP(ctx, q, msg)
+		eq := new(request) // the EAP conversation may keep it
+		*eq = q
+		return r.serveEAP(ctx, eq, msg)
 	}
-	if q.mac != "" && sameMAC(q.user, q.mac) {
+	if q.mab {
 		r.stats.mab.Add(1)
-		return r.serveMAB(q)
+		return r.serveMAB(&q)
 	}
-	if _, err := rfc2865.UserPassword_Lookup(req.Packet); err == nil {
+	if pass, err := rfc2865.UserPassword_LookupString(req.Packet); err == nil {
 		r.stats.pap.Add(1)
-		return r.servePAP(q)
+		return r.servePAP(&q, pass)
 	}
 	if _, err := rfc2865.CHAPPassword_Lookup(req.Packet); err == nil {
-		return r.reject(q, "CHAP is not supported")
+		return r.reject(&q, "CHAP is not supported")
 	}
-	return r.reject(q, "no credentials")
+	return r.reject(&q, "no credentials")
 }
 
 // sameMAC reports whether a User-Name is the MAC address mac in any usual
 // format: what a NAS doing MAB sends.
-func sameMAC(user, mac string) bool {
-	m, err := policies.NormalizeMAC(user)
-	return err == nil && m == mac
-}
+func sameMAC(user, mac string) bool { return policies.SameMAC(user, mac) }
 
 func (r *RADIUS) serveMAB(q *request) *radius.Packet {
 	pol := r.cfg.Policy.Policy()
@@ -210,11 +261,11 @@ func (r *RADIUS) serveMAB(q *request) *radius.Packet {
 		return r.reject(q, "no policy in force")
 	}
 	ep := q.endpoint("", "mab")
-	pd := pol.DecideMAB(policies.Endpoint{ID: ep.ID, MAC: q.mac, Channel: "mab"})
+	pd := r.decideMAB(pol, q, policies.Endpoint{ID: ep.ID, MAC: q.mac, Channel: "mab"})
 	d := r.cfg.TNCS.Decide(ep, pd, nil)
 	// A device admitted by MAB that then proved its posture over another
 	// channel keeps that posture's role while it is fresh.
-	if rec := r.freshPosture(q.mac); rec != nil {
+	if rec := r.devicePosture(q); rec != nil {
 		d.Role, d.Params = rec.Role, pol.RoleParams(rec.Role)
 		d.Rule, d.Reasons = rec.Rule, append([]string{"posture assessed over " + rec.Channel}, rec.Reasons...)
 		d.Remediation = d.Params.Remediation
@@ -226,6 +277,7 @@ func (r *RADIUS) serveMAB(q *request) *radius.Packet {
 
 // freshPosture returns the posture decision another channel made for the
 // device with this MAC, nil when there is none or it is too old.
+// The record is the caller's to modify.
 func (r *RADIUS) freshPosture(mac string) *Record {
 	if mac == "" || r.cfg.Store == nil {
 		return nil
@@ -237,7 +289,41 @@ func (r *RADIUS) freshPosture(mac string) *Record {
 	return rec
 }
 
-func (r *RADIUS) servePAP(q *request) *radius.Packet {
+// devicePosture is freshPosture(q.mac), with the record kept in q.ent
+// for postureCacheTTL at most, and only until a posture record is written
+// through r.cfg.Store (postureStore).
+func (r *RADIUS) devicePosture(q *request) *Record {
+	if r.posture == nil || q.ent == nil {
+		return r.freshPosture(q.mac)
+	}
+	if q.mac == "" {
+		return nil
+	}
+	now := time.Now()
+	gen := r.posture.n.Load()
+	pm := q.ent.posture.Load()
+	if pm == nil || pm.gen != gen || !now.Before(pm.expires) {
+		rec, err := r.cfg.Store.Get(postureID(q.mac))
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrNotFound):
+			rec = nil
+		default:
+			return nil // not kept: the next request tries again
+		}
+		// Kept with the generation read before the look-up: if a write
+		// raced it, the generation has moved on and the entry is stale.
+		pm = &postureMemo{gen: gen, rec: rec, expires: now.Add(postureCacheTTL)}
+		q.ent.posture.Store(pm)
+	}
+	if pm.rec == nil || now.Sub(pm.rec.DecidedAt) >= r.cfg.PostureLifetime {
+		return nil
+	}
+	rec := *pm.rec
+	return &rec
+}
+
+func (r *RADIUS) servePAP(q *request, pass string) *radius.Packet {
 	pol := r.cfg.Policy.Policy()
 	if pol == nil {
 		return r.reject(q, "no policy in force")
@@ -245,13 +331,12 @@ func (r *RADIUS) servePAP(q *request) *radius.Packet {
 	if r.cfg.Users == nil || pol.UserAuth == policies.UserAuthNone {
 		return r.reject(q, "password authentication is not accepted")
 	}
-	pass := rfc2865.UserPassword_GetString(q.Packet)
 	if q.user == "" || !r.cfg.Users.Verify(q.user, pass) {
 		r.log.Info("PAP authentication failed", "user", q.user, "nas", q.nas, "mac", q.mac)
 		return r.reject(q, "authentication failed")
 	}
 	ep := q.endpoint(q.user, "pap")
-	pd := pol.DecideAuth(policies.Endpoint{ID: ep.ID, Identity: q.user, Channel: "pap"})
+	pd := r.decideAuth(pol, policies.Endpoint{ID: ep.ID, Identity: q.user, Channel: "pap"})
 	d := r.cfg.TNCS.Decide(ep, pd, nil)
 	d.InReply = true
 	r.record(d)
@@ -261,14 +346,16 @@ func (r *RADIUS) servePAP(q *request) *radius.Packet {
 // record stores a RADIUS decision when it differs from the endpoint's last
 // one; a repeated decision (the next re-authentication) is only audited.
 func (r *RADIUS) record(d *Decision) {
-	sum := d.Role + "\x00" + d.Rule + "\x00" + d.Policy + "\x00" + d.Endpoint.Identity + "\x00" + strings.Join(d.Reasons, "\x00")
 	r.mu.Lock()
-	same := r.last[d.Endpoint.ID] == sum
+	last, ok := r.last[d.Endpoint.ID]
+	same := ok && last.role == d.Role && last.rule == d.Rule && last.policy == d.Policy &&
+		last.identity == d.Endpoint.Identity && slices.Equal(last.reasons, d.Reasons)
 	if !same {
 		if len(r.last) > 1<<20 {
 			clear(r.last)
 		}
-		r.last[d.Endpoint.ID] = sum
+		r.last[d.Endpoint.ID] = lastDecision{role: d.Role, rule: d.Rule, policy: d.Policy,
+			identity: d.Endpoint.Identity, reasons: slices.Clip(d.Reasons)}
 	}
 	r.mu.Unlock()
 	if same && d.Facts == nil {
@@ -282,7 +369,7 @@ func (r *RADIUS) record(d *Decision) {
 // RFC 3580 §3.31 for the VLAN), with EAP's final packet and keys when given.
 func (r *RADIUS) reply(q *request, d *Decision, final *eap.Packet, msk []byte) *radius.Packet {
 	if d.Role == policies.RoleDeny {
-		resp := q.Packet.Response(radius.CodeAccessReject)
+		resp := newReply(q.Packet, radius.CodeAccessReject, nil)
 		replyMessage(resp, reasonText(d))
 		if final != nil {
 			setEAP(resp, &eap.Packet{Code: eap.CodeFailure, ID: final.ID})
@@ -290,22 +377,15 @@ func (r *RADIUS) reply(q *request, d *Decision, final *eap.Packet, msk []byte) *
 		r.stats.rejects.Add(1)
 		return resp
 	}
-	resp := q.Packet.Response(radius.CodeAccessAccept)
-	setRole(resp, d)
 	timeout := time.Duration(d.Params.SessionTimeout) * time.Second
 	if timeout == 0 {
 		timeout = r.cfg.SessionTimeout
 	}
-	if timeout > 0 {
-		rfc2865.SessionTimeout_Set(resp, rfc2865.SessionTimeout(timeout/time.Second))
-		rfc2865.TerminationAction_Set(resp, rfc2865.TerminationAction_Value_RADIUSRequest)
+	text := reasonText(d)
+	if d.Role == policies.RoleAdmit {
+		text = ""
 	}
-	if d.Endpoint.Identity != "" {
-		rfc2865.UserName_SetString(resp, d.Endpoint.Identity)
-	}
-	if text := reasonText(d); text != "" && d.Role != policies.RoleAdmit {
-		replyMessage(resp, text)
-	}
+	resp := newReply(q.Packet, radius.CodeAccessAccept, acceptAttrs(d, timeout, text))
 	if final != nil {
 		setEAP(resp, final)
 	}
@@ -319,11 +399,30 @@ func (r *RADIUS) reply(q *request, d *Decision, final *eap.Packet, msk []byte) *
 }
 
 func (r *RADIUS) reject(q *request, why string) *radius.Packet {
-	resp := q.Packet.Response(radius.CodeAccessReject)
+	resp := newReply(q.Packet, radius.CodeAccessReject, nil)
 	replyMessage(resp, why)
 	r.stats.rejects.Add(1)
 	r.log.Debug("Access-Reject", "nas", q.nas, "user", q.user, "mac", q.mac, "reason", why)
 	return resp
+}
+
+// replyPacket is a reply with room for its attributes, so that it takes
+// one allocation.
+type replyPacket struct {
+	p     radius.Packet
+	attrs [12]*radius.AVP
+}
+
+// newReply is req.Response(code) with attrs (copied) and room for more.
+func newReply(req *radius.Packet, code radius.Code, attrs []*radius.AVP) *radius.Packet {
+	rp := &replyPacket{p: radius.Packet{Code: code, Identifier: req.Identifier, Authenticator: req.Authenticator, Secret: req.Secret}}
+	if len(attrs)+4 <= len(rp.attrs) {
+		rp.p.Attributes = rp.attrs[:len(attrs)]
+	} else {
+		rp.p.Attributes = make(radius.Attributes, len(attrs), len(attrs)+4)
+	}
+	copy(rp.p.Attributes, attrs)
+	return &rp.p
 }
 
 // tunnelTypeVLAN is Tunnel-Type VLAN (RFC 3580 §3.31).
@@ -332,8 +431,35 @@ const tunnelTypeVLAN rfc2868.TunnelType = 13
 // setRole puts a decision's enforcement into a reply or CoA-Request: the
 // role as Filter-Id (RFC 2865 §5.11), its VLAN as Tunnel-Type VLAN,
 // Tunnel-Medium-Type 802 and Tunnel-Private-Group-Id (RFC 3580 §3.31), and
-// the role in Class so that accounting tells it back.
+// the role in Class so that accounting tells it back. p must carry none of
+// these yet.
 func setRole(p *radius.Packet, d *Decision) {
+	p.Attributes = append(p.Attributes, roleAttrs(d)...)
+}
+
+// encodeAccept puts the attributes of an Access-Accept for d into p: the
+// role (setRole), Session-Timeout and Termination-Action RADIUS-Request
+// (RFC 2865 §5.27, §5.29) when timeout is positive, the identity as
+// User-Name, and text as Reply-Message. It is what acceptAttrs caches.
+func encodeAccept(p *radius.Packet, d *Decision, timeout time.Duration, text string) {
+	encodeRole(p, d)
+	if timeout > 0 {
+		rfc2865.SessionTimeout_Set(p, rfc2865.SessionTimeout(timeout/time.Second))
+		rfc2865.TerminationAction_Set(p, rfc2865.TerminationAction_Value_RADIUSRequest)
+	}
+	if d.Endpoint.Identity != "" {
+		rfc2865.UserName_SetString(p, d.Endpoint.Identity)
+	}
+	if len(text) > 253 {
+		text = text[:253]
+	}
+	if text != "" {
+		rfc2865.ReplyMessage_SetString(p, text)
+	}
+}
+
+// encodeRole is setRole without the cache.
+func encodeRole(p *radius.Packet, d *Decision) {
 	filter := d.Params.FilterID
 	if filter == "" {
 		filter = d.Role
@@ -356,7 +482,8 @@ func replyMessage(p *radius.Packet, s string) {
 		s = s[:253]
 	}
 	if s != "" {
-		rfc2865.ReplyMessage_SetString(p, s)
+		p.Attributes.Del(rfc2865.ReplyMessage_Type)
+		p.Attributes = append(p.Attributes, stringAttr(rfc2865.ReplyMessage_Type, s))
 	}
 }
 
@@ -375,8 +502,12 @@ func setEAP(p *radius.Packet, e *eap.Packet) {
 }
 
 // postureID is the ID of the record that carries, for a MAB device, the
-// role its posture assessment over another channel earned.
-func postureID(mac string) string { return "posture:" + mac }
+// role its posture assessment over another channel earned. Posture records
+// are written only through RADIUS.cfg.Store, which keeps the posture cache
+// (postureStore) in step.
+func postureID(mac string) string { return postureIDPrefix + mac }
+
+const postureIDPrefix = "posture:"
 
 func newState() []byte {
 	b := make([]byte, 18)
@@ -386,3 +517,321 @@ func newState() []byte {
 }
 
 var errNoPolicy = errors.New("pdp: no policy in force")
+
+// The caches below let a repeated MAB or PAP request (the next
+// re-authentication of the same device) cost little: the strings derived
+// from its attributes and, with them, the device's MAB decision and
+// posture record (nameTable); the policy's decisions by MAC and by identity
+// (decisionMemo); and reply attributes (attrCache). Each map is bounded and
+// starts afresh when full.
+
+// maxCached bounds the maps of a decisionMemo.
+const maxCached = 1 << 16
+
+// nameTable interns the names of requests by the attributes they come
+// from, so that the next request of the same device allocates none.
+type nameTable struct {
+	mu sync.RWMutex
+	m  map[string]*nameEntry
+}
+
+// nameEntry is the names of a request and what the handlers keep for the
+// device they name.
+type nameEntry struct {
+	names
+	mab     atomic.Pointer[mabMemo]     // the device's MAB decision
+	posture atomic.Pointer[postureMemo] // the device's posture record
+}
+
+// mabMemo is the MAB decision of pol for a device.
+type mabMemo struct {
+	pol *policies.Policy
+	d   policies.Decision
+}
+
+// postureMemo is the posture record of a device (nil: none) as read at
+// posture generation gen.
+type postureMemo struct {
+	gen     uint64
+	rec     *Record
+	expires time.Time
+}
+
+const (
+	maxNames      = 1 << 14 // entries of a nameTable
+	maxNameKeyLen = 256     // longer keys are not kept
+)
+
+// get returns the names of a request with attributes a from client.
+func (t *nameTable) get(a *nameAttrs, client string) *nameEntry {
+	// The key: each value with a length in front, then the client.
+	var buf [maxNameKeyLen]byte
+	key := buf[:0]
+	for _, v := range a {
+		if len(key)+1+len(v) > maxNameKeyLen {
+			return newNames(a, client)
+		}
+		key = append(key, byte(len(v)))
+		key = append(key, v...)
+	}
+	if len(key)+len(client) > maxNameKeyLen {
+		return newNames(a, client)
+	}
+	key = append(key, client...)
+	t.mu.RLock()
+	n := t.m[string(key)]
+	t.mu.RUnlock()
+	if n != nil {
+		return n
+	}
+	n = newNames(a, client)
+	t.mu.Lock()
+	if t.m == nil || len(t.m) >= maxNames {
+		t.m = make(map[string]*nameEntry)
+	}
+	t.m[string(key)] = n
+	t.mu.Unlock()
+	return n
+}
+
+// decisionMemo holds the decisions of one policy that depend on nothing
+// but the MAC (DecideMAB) or the identity (DecideAuth), without their
+// traces. Their slices are shared: they are clipped, so that an append
+// copies, and must not be modified in place.
+type decisionMemo struct {
+	pol *policies.Policy
+	// byIdentity: no group has a match condition, so DecideAuth depends
+	// on the identity alone (a condition could read endpoint.id).
+	byIdentity bool
+
+	mu   sync.RWMutex
+	mab  map[string]policies.Decision // by normalised MAC
+	auth map[string]policies.Decision // by identity
+}
+
+// memo returns the decision memo of pol, replacing that of an older
+// policy.
+func (r *RADIUS) memo(pol *policies.Policy) *decisionMemo {
+	m := r.decisions.Load()
+	if m != nil && m.pol == pol {
+		return m
+	}
+	nm := &decisionMemo{pol: pol, byIdentity: true, mab: map[string]policies.Decision{}, auth: map[string]policies.Decision{}}
+	for _, g := range pol.Groups {
+		if g.Match != "" {
+			nm.byIdentity = false
+		}
+	}
+	if r.decisions.CompareAndSwap(m, nm) {
+		return nm
+	}
+	if m = r.decisions.Load(); m != nil && m.pol == pol {
+		return m
+	}
+	return nm // a racing reload: use this one once
+}
+
+// decideMAB is pol.DecideMAB(ep) for ep as serveMAB builds it from q (ID
+// and channel follow from the MAC), memoised in q.ent and by MAC. A
+// decision in which a group's condition failed to evaluate is not kept:
+// the failure may not repeat (the time limit).
+func (r *RADIUS) decideMAB(pol *policies.Policy, q *request, ep policies.Endpoint) policies.Decision {
+	if q.ent != nil {
+		if m := q.ent.mab.Load(); m != nil && m.pol == pol {
+			return m.d
+		}
+	}
+	m := r.memo(pol)
+	m.mu.RLock()
+	d, ok := m.mab[ep.MAC]
+	m.mu.RUnlock()
+	if !ok {
+		d = pol.DecideMAB(ep)
+		if errored(d.Trace) {
+			return d
+		}
+		d = shareable(d)
+		m.mu.Lock()
+		if len(m.mab) >= maxCached {
+			clear(m.mab)
+		}
+		m.mab[ep.MAC] = d
+		m.mu.Unlock()
+	}
+	if q.ent != nil {
+		q.ent.mab.Store(&mabMemo{pol: pol, d: d})
+	}
+	return d
+}
+
+// decideAuth is pol.DecideAuth(ep), memoised by identity when the policy
+// allows it.
+func (r *RADIUS) decideAuth(pol *policies.Policy, ep policies.Endpoint) policies.Decision {
+	m := r.memo(pol)
+	if !m.byIdentity {
+		return pol.DecideAuth(ep)
+	}
+	m.mu.RLock()
+	d, ok := m.auth[ep.Identity]
+	m.mu.RUnlock()
+	if ok {
+		return d
+	}
+	d = pol.DecideAuth(ep)
+	if !errored(d.Trace) {
+		d = shareable(d)
+		m.mu.Lock()
+		if len(m.auth) >= maxCached {
+			clear(m.auth)
+		}
+		m.auth[ep.Identity] = d
+		m.mu.Unlock()
+	}
+	return d
+}
+
+func errored(trace []policies.TraceStep) bool {
+	for _, s := range trace {
+		if s.Errored {
+			return true
+		}
+	}
+	return false
+}
+
+// shareable drops d's trace, which nobody on the RADIUS path reads, and
+// clips its slices.
+func shareable(d policies.Decision) policies.Decision {
+	d.Trace = nil
+	d.Groups = slices.Clip(d.Groups)
+	d.Reasons = slices.Clip(d.Reasons)
+	return d
+}
+
+// postureGen counts writes of posture records through postureStore. A
+// device's posture record kept in its nameEntry holds only while the count
+// is what it was when the record was read, and for postureCacheTTL at
+// most, which bounds what a writer that bypasses postureStore could leave
+// stale. Posture writes are rare (an assessment over another channel of a
+// device with a NAS session), so one count for all devices does.
+type postureGen struct{ n atomic.Uint64 }
+
+const postureCacheTTL = time.Second
+
+// postureStore is the Store RADIUS writes through: writing a posture
+// record moves the posture generation on before and after the write, so
+// that neither a record read before it nor one read while it was under
+// way is used after it.
+type postureStore struct {
+	Store
+	gen *postureGen
+}
+
+// Put implements Store.
+func (s *postureStore) Put(rec *Record) error {
+	if !strings.HasPrefix(rec.ID, postureIDPrefix) {
+		return s.Store.Put(rec)
+	}
+	s.gen.n.Add(1)
+	defer s.gen.n.Add(1)
+	return s.Store.Put(rec)
+}
+
+// roleKey is what the RADIUS attributes of a role depend on.
+type roleKey struct {
+	role, filter string
+	vlan         int
+}
+
+// acceptKey is what the attributes of an Access-Accept depend on.
+type acceptKey struct {
+	roleKey
+	timeout        time.Duration
+	identity, text string
+}
+
+// attrCache holds reply attributes that repeat from one reply to the next.
+// They are shared between packets: nothing may modify them in place
+// (radius.Attributes.Set replaces an AVP rather than changing it).
+var attrCache struct {
+	mu      sync.RWMutex
+	roles   map[roleKey][]*radius.AVP
+	accepts map[acceptKey][]*radius.AVP
+	strings map[stringAttrKey]*radius.AVP
+}
+
+// maxAttrCache bounds each map of attrCache.
+const maxAttrCache = 4096
+
+type stringAttrKey struct {
+	typ   radius.Type
+	value string
+}
+
+func roleKeyOf(d *Decision) roleKey {
+	return roleKey{role: d.Role, filter: d.Params.FilterID, vlan: d.Params.VLAN}
+}
+
+// roleAttrs returns the attributes encodeRole gives d, from the cache. The
+// slice is shared: append to a copy.
+func roleAttrs(d *Decision) []*radius.AVP {
+	k := roleKeyOf(d)
+	attrCache.mu.RLock()
+	attrs, ok := attrCache.roles[k]
+	attrCache.mu.RUnlock()
+	if ok {
+		return attrs
+	}
+	var p radius.Packet
+	encodeRole(&p, d)
+	attrs = slices.Clip(p.Attributes)
+	attrCache.mu.Lock()
+	if attrCache.roles == nil || len(attrCache.roles) >= maxAttrCache {
+		attrCache.roles = make(map[roleKey][]*radius.AVP)
+	}
+	attrCache.roles[k] = attrs
+	attrCache.mu.Unlock()
+	return attrs
+}
+
+// acceptAttrs returns the attributes encodeAccept gives d, timeout and
+// text, from the cache. The slice is shared: append to a copy.
+func acceptAttrs(d *Decision, timeout time.Duration, text string) []*radius.AVP {
+	k := acceptKey{roleKey: roleKeyOf(d), timeout: timeout, identity: d.Endpoint.Identity, text: text}
+	attrCache.mu.RLock()
+	attrs, ok := attrCache.accepts[k]
+	attrCache.mu.RUnlock()
+	if ok {
+		return attrs
+	}
+	var p radius.Packet
+	encodeAccept(&p, d, timeout, text)
+	attrs = slices.Clip(p.Attributes)
+	attrCache.mu.Lock()
+	if attrCache.accepts == nil || len(attrCache.accepts) >= maxAttrCache {
+		attrCache.accepts = make(map[acceptKey][]*radius.AVP)
+	}
+	attrCache.accepts[k] = attrs
+	attrCache.mu.Unlock()
+	return attrs
+}
+
+// stringAttr returns an attribute of type typ holding s, which must fit
+// (253 octets), shared with other packets when it was seen before.
+func stringAttr(typ radius.Type, s string) *radius.AVP {
+	k := stringAttrKey{typ, s}
+	attrCache.mu.RLock()
+	a, ok := attrCache.strings[k]
+	attrCache.mu.RUnlock()
+	if ok {
+		return a
+	}
+	a = &radius.AVP{Type: typ, Attribute: radius.Attribute(s)}
+	attrCache.mu.Lock()
+	if attrCache.strings == nil || len(attrCache.strings) >= maxAttrCache {
+		attrCache.strings = make(map[stringAttrKey]*radius.AVP)
+	}
+	attrCache.strings[k] = a
+	attrCache.mu.Unlock()
+	return a
+}

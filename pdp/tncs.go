@@ -397,6 +397,10 @@ func (t *TNCS) record(d *Decision) {
 // Audit writes the decision's audit line without storing it: for a RADIUS
 // decision that repeats the stored one.
 func (t *TNCS) Audit(d *Decision) {
+	// The arguments cost allocations even when the logger drops them.
+	if !t.audit.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
 	t.audit.Info("decision",
 		"endpoint", d.Endpoint.ID,
 		"identity", d.Endpoint.Identity,

@@ -177,7 +177,10 @@ func (p *Policy) GroupsOf(ep Endpoint) []string {
 func (p *Policy) groupsOf(ctx context.Context, ep Endpoint) ([]string, []TraceStep) {
 	var groups []string
 	var trace []TraceStep
-	mac, _ := macNibbles(ep.MAC)
+	var mac string // nibbles, "" when ep.MAC is not a MAC address
+	if nb, ok := parseMAC(ep.MAC); ok {
+		mac = string(nb[:])
+	}
 	var act any // built on first use: most groups have no match condition
 	for i := range p.Groups {
 		g := &p.Groups[i]

@@ -26,27 +26,44 @@ func (m macPattern) matches(nibbles string) bool {
 // "02:00:00:00:00:01" (lower case, colons). It accepts the usual forms: aa:bb:cc:dd:ee:ff,
 // AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff and aabbccddeeff, in either case.
 func NormalizeMAC(s string) (string, error) {
-	n, err := macNibbles(s)
-	if err != nil {
+	n, ok := parseMAC(s)
+	if !ok {
+		_, err := macNibbles(s) // for the error's words
 		return "", err
 	}
-	var b strings.Builder
-	b.Grow(17)
-	for i := 0; i < 12; i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
+	var b [17]byte
+	for i := range 6 {
+		b[3*i], b[3*i+1] = n[2*i], n[2*i+1]
+		if i < 5 {
+			b[3*i+2] = ':'
 		}
-		b.WriteString(n[i : i+2])
 	}
-	return b.String(), nil
+	return string(b[:]), nil
 }
 
 // macNibbles parses a full MAC address into its 12 lower-case hex nibbles.
 func macNibbles(s string) (string, error) {
-	// Fast path for the three usual layouts, without allocating more than the result.
-	var n [12]byte
+	if n, ok := parseMAC(s); ok {
+		return string(n[:]), nil
+	}
+	// parseMAC takes every full address parseMACPattern does; what is left is an error, which
+	// parseMACPattern words.
+	p, err := parseMACPattern(s)
+	if err != nil {
+		return "", err
+	}
+	if p.prefix {
+		return "", fmt.Errorf("%w %q: wildcard not allowed here", ErrBadMAC, s)
+	}
+	return "", fmt.Errorf("%w %q", ErrBadMAC, s) // not reached: FuzzParseMAC checks
+}
+
+// parseMAC parses a full MAC address in one of the usual layouts (aa:bb:cc:dd:ee:ff,
+// aa-bb-cc-dd-ee-ff, aabb.ccdd.eeff, aabbccddeeff; either case) into its 12 lower-case hex
+// nibbles, without allocating. These are exactly the full addresses parseMACPattern accepts.
+func parseMAC(s string) (n [12]byte, ok bool) {
 	k := 0
-	ok := true
+	ok = true
 	switch len(s) {
 	case 17: // aa:bb:cc:dd:ee:ff or aa-bb-cc-dd-ee-ff
 		sep := s[2]
@@ -76,17 +93,20 @@ func macNibbles(s string) (string, error) {
 	default:
 		ok = false
 	}
-	if ok {
-		return string(n[:]), nil
+	return n, ok
+}
+
+// SameMAC reports whether a and b are both MAC addresses in a form NormalizeMAC accepts and
+// name the same address: "020000000001" and "02-00-00-00-00-01" do. It does not allocate, so it
+// suits a per-request check such as whether a RADIUS User-Name is the Calling-Station-Id (MAC
+// Authentication Bypass).
+func SameMAC(a, b string) bool {
+	na, ok := parseMAC(a)
+	if !ok {
+		return false
 	}
-	p, err := parseMACPattern(s)
-	if err != nil {
-		return "", err
-	}
-	if p.prefix {
-		return "", fmt.Errorf("%w %q: wildcard not allowed here", ErrBadMAC, s)
-	}
-	return p.nibbles, nil
+	nb, ok := parseMAC(b)
+	return ok && na == nb
 }
 
 // parseMACPattern parses a MAC address or a MAC prefix ending in "*". Separated forms group by

@@ -2,6 +2,7 @@ package radius
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"net/netip"
 	"sync"
 	"time"
@@ -12,6 +13,16 @@ import (
 // handled a retransmission is dropped; once answered a retransmission gets
 // the same reply bytes again. The cache is sharded so that the read loop
 // and the handlers do not share one lock.
+//
+// Under load nearly every look-up misses and the cache is full, so each
+// request also evicts the oldest entry of its shard. Both are kept cheap:
+// a shard holds its entries by value in a ring in insertion order (no
+// allocation per request, and eviction walks memory in order), and its
+// index is a map from a seeded 64-bit hash of the key, which is smaller
+// and misses the CPU caches less than one keyed by the 36-octet key. Two
+// requests whose hashes collide (the seed is random, so a client cannot
+// aim for it) are told apart by the key kept in the entry; the older one
+// then leaves the cache early, as if evicted.
 
 const cacheShards = 64
 
@@ -28,34 +39,60 @@ func makeCacheKey(from netip.AddrPort, pkt []byte) cacheKey {
 	return k
 }
 
+// cacheEntry is one slot of a shard's ring.
 type cacheEntry struct {
 	key     cacheKey
+	hash    uint64 // the index's key
+	seq     uint64 // which insertion this is; 0: a free slot
 	reply   []byte // nil while in progress
 	done    bool
 	expires int64 // unix nanoseconds; only for done entries
 }
 
+// cacheRef names an entry for finish and abort. It stays valid when the
+// ring is laid out anew; it no longer matches once the entry has left.
+type cacheRef struct {
+	shard *cacheShard
+	hash  uint64
+	seq   uint64
+}
+
 type cacheShard struct {
 	mu   sync.Mutex
-	m    map[cacheKey]*cacheEntry
-	q    []*cacheEntry // insertion order, may hold stale entries
-	head int
-	_    [40]byte // keep shards on separate cache lines
+	m    map[uint64]int32 // hash of the key → slot in q
+	q    []cacheEntry     // ring in insertion order, from head; may hold free slots
+	head int              // oldest slot
+	n    int              // slots in use from head, free ones among them included
+	live int              // entries (len(m))
+	seq  uint64
+	_    [24]byte // keep shards on separate cache lines
 }
 
 type replyCache struct {
+	seed     maphash.Seed
 	ttl      int64
-	perShard int
+	perShard int // live entries a shard holds at most
+	maxSlots int // ring size at most: perShard and as many free slots, plus a margin
 	shards   [cacheShards]cacheShard
+
+	hashHook func(cacheKey) uint64 // test hook; nil: maphash with seed
 }
 
 func newReplyCache(ttl time.Duration, size int) *replyCache {
-	return &replyCache{ttl: int64(ttl), perShard: max(1, size/cacheShards)}
+	per := max(1, size/cacheShards)
+	return &replyCache{seed: maphash.MakeSeed(), ttl: int64(ttl), perShard: per, maxSlots: 2*per + 64}
 }
 
 func (c *replyCache) shard(k *cacheKey) *cacheShard {
 	h := binary.LittleEndian.Uint32(k.auth[:4]) ^ uint32(k.port) ^ uint32(k.id)<<16
 	return &c.shards[h%cacheShards]
+}
+
+func (c *replyCache) hash(k cacheKey) uint64 {
+	if c.hashHook != nil {
+		return c.hashHook(k)
+	}
+	return maphash.Comparable(c.seed, k)
 }
 
 // cacheState is the outcome of begin.
@@ -68,42 +105,68 @@ const (
 )
 
 // begin looks k up at time now. For a new request it records an
-// in-progress entry and returns it; for an answered one it returns the
-// cached reply.
-func (c *replyCache) begin(k cacheKey, now int64) (*cacheEntry, []byte, cacheState) {
+// in-progress entry and returns a reference to it; for an answered one it
+// returns the cached reply.
+func (c *replyCache) begin(k cacheKey, now int64) (cacheRef, []byte, cacheState) {
 	s := c.shard(&k)
+	h := c.hash(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		s.m = make(map[cacheKey]*cacheEntry)
+		s.m = make(map[uint64]int32)
 	}
 	s.expire(now)
-	if e, ok := s.m[k]; ok {
-		if !e.done {
-			return nil, nil, cacheInProgress
+	if i, ok := s.m[h]; ok {
+		e := &s.q[i]
+		switch {
+		case e.key != k:
+			// Another request with the same 64-bit hash: the older
+			// leaves the cache early.
+			s.free(e)
+		case !e.done:
+			return cacheRef{}, nil, cacheInProgress
+		case e.expires > now:
+			return cacheRef{}, e.reply, cacheAnswered
+		default:
+			s.free(e)
 		}
-		if e.expires > now {
-			return nil, e.reply, cacheAnswered
-		}
-		delete(s.m, k)
 	}
-	for len(s.m) >= c.perShard && s.head < len(s.q) {
+	for s.live >= c.perShard && s.n > 0 {
 		s.pop()
 	}
-	e := &cacheEntry{key: k}
-	s.m[k] = e
-	s.q = append(s.q, e)
-	if len(s.q)-s.head > 2*c.perShard+64 {
-		s.compact()
+	if s.n == len(s.q) {
+		switch {
+		case len(s.q) < c.maxSlots:
+			s.relayout(min(max(2*len(s.q), 8), c.maxSlots))
+		case s.live < s.n:
+			s.relayout(len(s.q)) // drop the free slots
+		default:
+			s.pop()
+		}
 	}
-	return e, nil, cacheNew
+	i := (s.head + s.n) % len(s.q)
+	s.n++
+	s.seq++
+	s.q[i] = cacheEntry{key: k, hash: h, seq: s.seq}
+	s.m[h] = int32(i)
+	s.live++
+	return cacheRef{shard: s, hash: h, seq: s.seq}, nil, cacheNew
 }
 
-// finish stores the reply of e, kept until now+ttl.
-func (c *replyCache) finish(e *cacheEntry, reply []byte, now int64) {
-	s := c.shard(&e.key)
+// lookup returns the entry r names, nil when it has left the cache. The
+// shard's lock must be held.
+func (s *cacheShard) lookup(r cacheRef) *cacheEntry {
+	if i, ok := s.m[r.hash]; ok && s.q[i].seq == r.seq {
+		return &s.q[i]
+	}
+	return nil
+}
+
+// finish stores the reply of the entry r names, kept until now+ttl.
+func (c *replyCache) finish(r cacheRef, reply []byte, now int64) {
+	s := r.shard
 	s.mu.Lock()
-	if s.m[e.key] == e {
+	if e := s.lookup(r); e != nil {
 		e.reply = reply
 		e.done = true
 		e.expires = now + c.ttl
@@ -111,12 +174,13 @@ func (c *replyCache) finish(e *cacheEntry, reply []byte, now int64) {
 	s.mu.Unlock()
 }
 
-// abort forgets e so that a retransmission is handled afresh.
-func (c *replyCache) abort(e *cacheEntry) {
-	s := c.shard(&e.key)
+// abort forgets the entry r names so that a retransmission is handled
+// afresh.
+func (c *replyCache) abort(r cacheRef) {
+	s := r.shard
 	s.mu.Lock()
-	if s.m[e.key] == e {
-		delete(s.m, e.key)
+	if e := s.lookup(r); e != nil {
+		s.free(e)
 	}
 	s.mu.Unlock()
 }
@@ -127,50 +191,58 @@ func (c *replyCache) len() int {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		n += len(s.m)
+		n += s.live
 		s.mu.Unlock()
 	}
 	return n
 }
 
-// expire drops answered entries past their time from the front of the
-// queue. It stops at the first live entry still valid or in progress.
+// free removes the live entry e from the index and leaves its slot free.
+func (s *cacheShard) free(e *cacheEntry) {
+	delete(s.m, e.hash)
+	*e = cacheEntry{}
+	s.live--
+}
+
+// expire drops answered entries past their time, and free slots, from the
+// head of the ring. It stops at the first entry still valid or in
+// progress.
 func (s *cacheShard) expire(now int64) {
-	for s.head < len(s.q) {
-		e := s.q[s.head]
-		if s.m[e.key] == e && (!e.done || e.expires > now) {
+	for s.n > 0 {
+		e := &s.q[s.head]
+		if e.seq != 0 && (!e.done || e.expires > now) {
 			return
 		}
 		s.pop()
 	}
 }
 
-// pop removes the oldest queued entry.
+// pop removes the oldest slot, and its entry if it holds one.
 func (s *cacheShard) pop() {
-	e := s.q[s.head]
-	s.q[s.head] = nil
+	e := &s.q[s.head]
+	if e.seq != 0 {
+		s.free(e)
+	}
 	s.head++
-	if s.m[e.key] == e {
-		delete(s.m, e.key)
-	}
 	if s.head == len(s.q) {
-		s.q, s.head = s.q[:0], 0
-	} else if s.head >= 64 && s.head*2 >= len(s.q) {
-		n := copy(s.q, s.q[s.head:])
-		clear(s.q[n:])
-		s.q, s.head = s.q[:n], 0
+		s.head = 0
 	}
+	s.n--
 }
 
-// compact drops stale entries (aborted or replaced) from the queue so that
-// it stays proportional to the live entries.
-func (s *cacheShard) compact() {
-	q := s.q[:0]
-	for _, e := range s.q[s.head:] {
-		if s.m[e.key] == e {
-			q = append(q, e)
+// relayout moves the live entries, in order, into a ring of size slots
+// starting at slot 0, leaving the free slots behind.
+func (s *cacheShard) relayout(size int) {
+	q := make([]cacheEntry, size)
+	k := 0
+	for j := 0; j < s.n; j++ {
+		e := &s.q[(s.head+j)%len(s.q)]
+		if e.seq == 0 {
+			continue
 		}
+		q[k] = *e
+		s.m[e.hash] = int32(k)
+		k++
 	}
-	clear(s.q[len(q):])
-	s.q, s.head = q, 0
+	s.q, s.head, s.n = q, 0, k
 }

@@ -46,10 +46,12 @@ type clientEntry struct {
 	macs sync.Pool // *macState keyed with cfg.Secret
 }
 
-// macState is a keyed HMAC-MD5 and a buffer for its sum.
+// macState is a keyed HMAC-MD5 (or, in md5Pool, a plain MD5) with buffers
+// for its sum and for an authenticator to hash.
 type macState struct {
-	h   hash.Hash
-	sum [md5.Size]byte
+	h    hash.Hash
+	sum  [md5.Size]byte
+	auth [16]byte
 }
 
 func (e *clientEntry) getMAC() *macState {

@@ -53,7 +53,9 @@ func (f HandlerFunc) ServeRADIUS(ctx context.Context, r *Request) *radius.Packet
 // Authorization Server, RFC 5997 Status-Server) over any number of packet
 // sockets. It verifies every datagram before its Handler sees it, answers
 // retransmissions from a reply cache (RFC 5080 §2.2.2), bounds concurrent
-// handlers and puts a Message-Authenticator first in every reply.
+// handlers and puts a Message-Authenticator first in every reply. Handlers
+// run on a pool of long-lived goroutines, one more started only when none
+// is idle and idle ones ending after a while.
 //
 // Set the fields before the first Serve; do not change them afterwards.
 type Server struct {
@@ -105,8 +107,17 @@ type Server struct {
 	closing  bool
 	conns    map[net.PacketConn]struct{}
 
-	spawn func(func())     // test hook: runs a handler job; nil: new goroutine
-	clock func() time.Time // test hook; nil: time.Now
+	poolMu     sync.Mutex
+	idle       []*worker // idle workers, most recently idle last
+	nworkers   int
+	epoch      uint64      // counts retireIdle runs
+	janitor    *time.Timer // runs retireIdle; nil while there are no workers
+	poolClosed bool        // Shutdown: workers leave instead of idling
+	workers    sync.WaitGroup
+
+	spawn      func(func())     // test hook: runs a handler job; nil: a pooled worker
+	clock      func() time.Time // test hook; nil: time.Now
+	workerIdle time.Duration    // test hook; 0: defaultWorkerIdle
 }
 
 func (s *Server) init() error {
@@ -246,6 +257,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = waitGroupCtx(ctx, &s.handlers)
 	}
 	s.cancel()
+	s.closePool()
+	if err == nil {
+		err = waitGroupCtx(ctx, &s.workers)
+	}
 	for _, pc := range conns {
 		pc.Close()
 	}
@@ -363,50 +378,168 @@ func (s *Server) handleDatagram(b []byte, from netip.AddrPort, local net.Addr, s
 		s.drop(slog.LevelWarn, &st.inflightDropped, "inflight_dropped", name, from, nil)
 		return
 	}
-	p, err := radius.Parse(pkt, ce.cfg.Secret)
-	if err != nil { // checkPacket accepted it, so this does not happen
-		s.infl.Add(-1)
-		s.cache.abort(e)
-		s.drop(slog.LevelWarn, &st.malformed, "malformed", name, from, err)
-		return
-	}
-	var proxyStates []*radius.AVP
+	j := &job{ce: ce, entry: e, snd: snd}
+	parseChecked(&j.pkt, j.avps[:], j.ptrs[:], pkt, info, ce.cfg.Secret)
+	j.req = Request{Packet: &j.pkt, Client: &ce.cfg, Remote: from, Local: local, Received: now}
 	if info.proxyStates > 0 {
-		proxyStates = make([]*radius.AVP, 0, info.proxyStates)
-		for _, a := range p.Attributes {
+		j.proxyStates = make([]*radius.AVP, 0, info.proxyStates)
+		for _, a := range j.pkt.Attributes {
 			if a.Type == typeProxyState {
-				proxyStates = append(proxyStates, &radius.AVP{Type: a.Type, Attribute: radius.Attribute(radius.Bytes(a.Attribute))})
+				j.proxyStates = append(j.proxyStates, &radius.AVP{Type: a.Type, Attribute: radius.Attribute(radius.Bytes(a.Attribute))})
 			}
 		}
 	}
-	job := &job{
-		req:         Request{Packet: p, Client: &ce.cfg, Remote: from, Local: local, Received: now},
-		ce:          ce,
-		entry:       e,
-		proxyStates: proxyStates,
-		snd:         snd,
-	}
-	s.handlers.Add(1)
-	if s.spawn != nil {
-		s.spawn(func() { s.run(job) })
-	} else {
-		go s.run(job)
-	}
+	s.dispatch(j)
 }
 
-// job is one verified request on its way through the Handler.
+// inlineAttrs is how many attributes a job holds without allocating;
+// requests from switches carry about a dozen.
+const inlineAttrs = 16
+
+// job is one verified request on its way through the Handler. It holds
+// the parsed packet, so that a request costs two allocations: the job and
+// one copy of its attribute octets.
 type job struct {
 	req         Request
+	pkt         radius.Packet
+	avps        [inlineAttrs]radius.AVP
+	ptrs        [inlineAttrs]*radius.AVP
 	ce          *clientEntry
-	entry       *cacheEntry
+	entry       cacheRef
 	proxyStates []*radius.AVP
 	snd         replySender
 }
 
+// defaultWorkerIdle is how long a handler worker waits for work before it
+// exits (between one and two times this).
+const defaultWorkerIdle = 10 * time.Second
+
+// worker is a long-lived handler goroutine. Reusing workers rather than
+// starting a goroutine per request keeps their stacks grown: a fresh
+// goroutine's stack is grown and copied several times on its way through
+// a handler.
+type worker struct {
+	jobs  chan *job // capacity 1, so a sender never blocks; nil: leave
+	epoch uint64    // s.epoch when the worker last became idle
+}
+
+// dispatch runs j on the most recently idle worker, or on a new one when
+// none is idle. A worker counts in s.infl from when it is given a job until
+// it is back on the idle stack, so when none is idle fewer than
+// MaxInFlight are busy, and there are never more than MaxInFlight workers.
+func (s *Server) dispatch(j *job) {
+	s.handlers.Add(1)
+	if s.spawn != nil {
+		s.spawn(func() {
+			defer s.infl.Add(-1)
+			s.run(j)
+		})
+		return
+	}
+	s.poolMu.Lock()
+	if n := len(s.idle); n > 0 {
+		w := s.idle[n-1]
+		s.idle[n-1] = nil
+		s.idle = s.idle[:n-1]
+		s.poolMu.Unlock()
+		w.jobs <- j
+		return
+	}
+	s.nworkers++
+	s.workers.Add(1)
+	if s.janitor == nil {
+		idle := s.workerIdle
+		if idle <= 0 {
+			idle = defaultWorkerIdle
+		}
+		s.janitor = time.AfterFunc(idle, func() { s.retireIdle(idle) })
+	}
+	s.poolMu.Unlock()
+	go s.work(&worker{jobs: make(chan *job, 1)}, j)
+}
+
+// work runs jobs on w, starting with j, until retireIdle or Shutdown sends
+// it away. Between jobs it waits on its channel alone: a select with a
+// timer and the server's context would cost more than the rest of the
+// hand-over.
+func (s *Server) work(w *worker, j *job) {
+	defer s.workers.Done()
+	for j != nil {
+		s.run(j)
+		s.poolMu.Lock()
+		closing := s.poolClosed
+		if closing {
+			s.nworkers--
+		} else {
+			w.epoch = s.epoch
+			s.idle = append(s.idle, w)
+		}
+		s.poolMu.Unlock()
+		s.infl.Add(-1)
+		if closing {
+			return
+		}
+		j = <-w.jobs
+	}
+}
+
+// retireIdle runs every idle period while there are workers: it sends
+// away the workers that stayed idle through a whole period. The idle stack
+// is ordered by when each worker became idle, oldest first.
+func (s *Server) retireIdle(idle time.Duration) {
+	s.poolMu.Lock()
+	defer s.poolMu.Unlock()
+	if s.poolClosed {
+		return
+	}
+	n := 0
+	for n < len(s.idle) && s.idle[n].epoch < s.epoch {
+		s.idle[n].jobs <- nil
+		n++
+	}
+	if n > 0 {
+		k := copy(s.idle, s.idle[n:])
+		clear(s.idle[k:])
+		s.idle = s.idle[:k]
+		s.nworkers -= n
+	}
+	s.epoch++
+	if s.nworkers == 0 {
+		s.janitor = nil // dispatch starts it again
+		return
+	}
+	s.janitor.Reset(idle)
+}
+
+// closePool sends every idle worker away and makes busy ones leave when
+// their job is done.
+func (s *Server) closePool() {
+	s.poolMu.Lock()
+	defer s.poolMu.Unlock()
+	s.poolClosed = true
+	for i, w := range s.idle {
+		w.jobs <- nil
+		s.idle[i] = nil
+	}
+	s.nworkers -= len(s.idle)
+	s.idle = s.idle[:0]
+	if s.janitor != nil {
+		s.janitor.Stop()
+		s.janitor = nil
+	}
+}
+
+// workerCount returns the number of handler workers (for tests).
+func (s *Server) workerCount() int {
+	s.poolMu.Lock()
+	defer s.poolMu.Unlock()
+	return s.nworkers
+}
+
 // run calls the Handler for j and sends and caches its reply.
+// It does not release j's place in MaxInFlight; the caller does.
 func (s *Server) run(j *job) {
 	defer s.handlers.Done()
-	defer s.infl.Add(-1)
 	st := s.stats
 	reply := s.callHandler(j)
 	if reply == nil {

@@ -31,6 +31,7 @@ type packetInfo struct {
 	maOff       int // offset of the first Message-Authenticator value, -1 if none
 	maCount     int
 	proxyStates int
+	attrs       int // number of attributes
 }
 
 // checkPacket applies the length rules of RFC 2865 §3 and the attribute
@@ -73,9 +74,44 @@ func checkPacket(b []byte) ([]byte, packetInfo, error) {
 		case typeProxyState:
 			info.proxyStates++
 		}
+		info.attrs++
 		off += l
 	}
 	return b, info, nil
+}
+
+// parseChecked decodes pkt, which checkPacket accepted with info, into p
+// as radius.Parse would: Code, Identifier, Authenticator, secret, and the
+// attributes in order, each value copied out of pkt (nil for an empty
+// one). All values share one copy of the attribute octets, each capped at
+// its own length so that an append cannot reach its neighbour. The AVPs
+// and the attribute list live in avps and ptrs when info.attrs fits them,
+// so that a typical request costs one allocation.
+func parseChecked(p *radius.Packet, avps []radius.AVP, ptrs []*radius.AVP, pkt []byte, info packetInfo, secret []byte) {
+	*p = radius.Packet{Code: radius.Code(pkt[0]), Identifier: pkt[1], Secret: secret}
+	copy(p.Authenticator[:], pkt[4:headerLen])
+	n := info.attrs
+	if n == 0 {
+		return
+	}
+	if n > len(avps) || n > len(ptrs) {
+		avps = make([]radius.AVP, n)
+		ptrs = make([]*radius.AVP, n)
+	}
+	avps, ptrs = avps[:n], ptrs[:n]
+	data := make([]byte, len(pkt)-headerLen)
+	copy(data, pkt[headerLen:])
+	for i, off := 0, 0; i < n; i++ {
+		l := int(data[off+1])
+		avps[i].Type = radius.Type(data[off])
+		avps[i].Attribute = nil
+		if l > 2 {
+			avps[i].Attribute = radius.Attribute(data[off+2 : off+l : off+l])
+		}
+		ptrs[i] = &avps[i]
+		off += l
+	}
+	p.Attributes = radius.Attributes(ptrs[:n:n])
 }
 
 // sumMA computes the Message-Authenticator of pkt (RFC 2869 §5.14): the
@@ -86,7 +122,10 @@ func sumMA(m *macState, pkt []byte, maOff int, auth *[16]byte) []byte {
 	h := m.h
 	h.Write(pkt[:4])
 	if auth != nil {
-		h.Write(auth[:])
+		// Through m's buffer: a pointer handed to the hash.Hash interface
+		// escapes, and auth is often on the caller's stack.
+		m.auth = *auth
+		h.Write(m.auth[:])
 	} else {
 		h.Write(pkt[4:headerLen])
 	}
@@ -106,7 +145,8 @@ func sumAuth(pkt []byte, auth *[16]byte, secret []byte) (out [16]byte) {
 	m := md5Pool.Get().(*macState)
 	m.h.Reset()
 	m.h.Write(pkt[:4])
-	m.h.Write(auth[:])
+	m.auth = *auth // see sumMA
+	m.h.Write(m.auth[:])
 	m.h.Write(pkt[headerLen:])
 	m.h.Write(secret)
 	copy(out[:], m.h.Sum(m.sum[:0]))
