@@ -49,7 +49,7 @@ func ExitCode(role string) int {
 // agentTLSConfig is how the agent recognises the PDP: by a CA, by a pin of
 // the PDP's certificate, or both. Without either it refuses to connect.
 func agentTLSConfig(c AgentPDPConfig) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS13, ServerName: c.ServerName, CurvePreferences: tlsCurves(c.KeyExchange)}
+	tc := &tls.Config{MinVersion: tls.VersionTLS13, ServerName: c.ServerName, CurvePreferences: agentCurves(c.KeyExchange)}
 	if c.CA != "" {
 		pem, err := os.ReadFile(c.CA)
 		if err != nil {

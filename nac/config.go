@@ -258,7 +258,7 @@ type AgentPDPConfig struct {
 	// prints it.
 	Pin string `yaml:"pin"`
 	// KeyExchange is what the agent's TLS (PT-TLS and EAP-TTLS) offers
-	// first: "hybrid" (default, X25519MLKEM768) or "classic" (X25519 alone:
+	// first: "hybrid" (default, X25519MLKEM768) or "classic" (P-256 alone:
 	// a ClientHello a third the size and no ML-KEM key to make). Set it as
 	// the PDP's radius.eap.key_exchange is set: a classic agent gets a
 	// classic tunnel from a hybrid PDP too.

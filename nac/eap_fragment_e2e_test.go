@@ -94,8 +94,8 @@ func TestEAPFragmentsAndKeyExchange(t *testing.T) {
 		{"hybrid, no Framed-MTU", "", "", 0, 1020, 6, tls.X25519MLKEM768},
 		{"hybrid, max_fragment 600", "    max_fragment: 600\n", "", 1400, 610, 8, tls.X25519MLKEM768},
 		{"classic PDP, hybrid agent", "    key_exchange: classic\n", "", 1400, 0, 5, tls.X25519},
-		{"hybrid PDP, classic agent", "", KeyExchangeClassic, 1400, 0, 5, tls.X25519},
-		{"classic both", "    key_exchange: classic\n", KeyExchangeClassic, 1400, 0, 5, tls.X25519},
+		{"hybrid PDP, classic agent", "", KeyExchangeClassic, 1400, 0, 5, tls.CurveP256},
+		{"classic both", "    key_exchange: classic\n", KeyExchangeClassic, 1400, 0, 5, tls.CurveP256},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -250,7 +250,7 @@ wait_ready() {
 load() {
 	local mode=$1 out=$2
 	local args=(-addr "$AUTH_ADDR" -secret "$SECRET" -mode "$mode" -d "$DURATION" -warmup "$WARMUP"
-		-macs "$MACS" -json)
+		-macs "$MACS" -server-pid "$SERVER_PID" -json)
 	case $mode in
 	mab) args+=(-c "$CONCURRENCY" -expect-filter admit -expect-vlan 10 -expect-filter-other assess -expect-vlan-other 20) ;;
 	pap) args+=(-c "$CONCURRENCY" -user "$USER_NAME" -password "$USER_PASSWORD" -expect-filter admit -expect-vlan 10) ;;
@@ -319,11 +319,13 @@ done
 
 # --- report ----------------------------------------------------------------------------------
 
-# best prints "rate p50 p99 rounds" of the run with the highest rate of a server and mode.
+# best prints "rate p50 p99 rounds server-cpu load-cpu" of the run with the highest rate of a
+# server and mode.
 best() {
 	local f
 	for f in "$TMP/results/$1.$2".*.json; do
-		echo "$(field "$f" rate) $(field "$f" p50_ms) $(field "$f" p99_ms) $(field "$f" rounds)"
+		echo "$(field "$f" rate) $(field "$f" p50_ms) $(field "$f" p99_ms) $(field "$f" rounds)" \
+			"$(field "$f" server_cpu_us) $(field "$f" load_cpu_us)"
 	done | sort -g -r | head -n 1
 }
 
@@ -331,26 +333,37 @@ echo
 echo "RADIUS benchmark: $(nproc) CPUs, $DURATION per run after $WARMUP warm-up, best of $REPEAT;"
 echo "mab/pap $CONCURRENCY requests in flight, ttls $TTLS_CONCURRENCY conversations in flight"
 echo "(ttls-pap TLS $TLS; ttls-posture TLS 1.3, the only version the trustnac agent speaks)"
-printf '%-13s %-11s %14s %10s %10s %7s\n' mode server "rate" "p50 ms" "p99 ms" "rounds"
-declare -A RATE P50
+printf '%-13s %-11s %14s %10s %10s %7s %9s %9s\n' mode server "rate" "p50 ms" "p99 ms" "rounds" "srv µs" "load µs"
+declare -A RATE P50 CPU
 for mode in $MODES; do
 	for s in $SERVERS; do
 		runs "$s" "$mode" || continue
-		read -r rate p50 p99 rounds <<<"$(best "$s" "$mode")"
+		read -r rate p50 p99 rounds srv ld <<<"$(best "$s" "$mode")"
 		RATE[$s.$mode]=$rate
 		P50[$s.$mode]=$p50
+		CPU[$s.$mode]=${srv:-}
 		unit=req/s
 		[[ $mode == ttls-* ]] && unit=conv/s
-		printf '%-13s %-11s %14s %10s %10s %7.1f\n' "$mode" "$s" "$(printf '%.1f %s' "$rate" "$unit")" "$p50" "$p99" "$rounds"
+		printf '%-13s %-11s %14s %10s %10s %7.1f %9.1f %9.1f\n' "$mode" "$s" "$(printf '%.1f %s' "$rate" "$unit")" \
+			"$p50" "$p99" "$rounds" "${srv:-0}" "${ld:-0}"
 	done
 done
-echo "(for ttls modes: p50 is the median conversation time, rounds the RADIUS round trips of one)"
+echo "(for ttls modes: p50 is the median conversation time, rounds the RADIUS round trips of one;"
+echo " srv µs and load µs: CPU time of the server, all threads, and of radload per transaction)"
 # The ratios, last: rates of the same mode (higher is better for nac), then the issue's goal, a
 # whole posture conversation on nac against FreeRADIUS's TTLS/PAP without posture.
 for mode in mab pap ttls-pap; do
 	[[ -n ${RATE[nac.$mode]:-} && -n ${RATE[freeradius.$mode]:-} ]] || continue
 	awk -v m="$mode" -v n="${RATE[nac.$mode]}" -v f="${RATE[freeradius.$mode]}" \
 		'BEGIN { if (f > 0) printf "ratio %s nac/freeradius = %.2f (rate; higher is better, > 1 nac faster)\n", m, n / f }'
+done
+# The server's own CPU per posture conversation against FreeRADIUS's per TTLS/PAP conversation:
+# what the PDP costs, without the agent's work (TLS client, collectors) that radload does on the
+# same CPUs.
+for s in nac nac-classic; do
+	[[ -n ${CPU[$s.ttls-posture]:-} && -n ${CPU[freeradius.ttls-pap]:-} ]] || continue
+	awk -v s="$s" -v n="${CPU[$s.ttls-posture]}" -v f="${CPU[freeradius.ttls-pap]}" \
+		'BEGIN { if (f > 0) printf "ratio posture-vs-freeradius-ttls-pap server-cpu %s-posture/freeradius-ttls-pap = %.2f (server CPU per conversation; lower is better)\n", s, n / f }'
 done
 for s in nac nac-classic; do
 	[[ -n ${P50[$s.ttls-posture]:-} && -n ${P50[freeradius.ttls-pap]:-} ]] || continue

@@ -43,6 +43,7 @@ type options struct {
 	tlsVersion         string
 	osRoot, pin        string
 	keyExchange        string
+	serverPID          int
 	expectPosture      string
 	maxFailures        float64
 	json               bool
@@ -93,6 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.maxFailures, "max-failures", 0.01, "exit 1 when rejects+timeouts exceed this fraction of transactions")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write radload's own CPU profile to `file`")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "report the CPU time this server `process` (all its threads) spends per transaction, from /proc")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -220,6 +222,17 @@ func measure(ctx context.Context, o *options, tx transaction) Summary {
 			}
 		})
 	}
+	meter := &cpuMeter{serverPID: o.serverPID}
+	started := make(chan struct{})
+	begin := time.AfterFunc(time.Until(from), func() { meter.start(); close(started) })
 	wg.Wait()
-	return summarize(merge(recs), time.Since(from))
+	if begin.Stop() {
+		meter.start() // ended before the warm-up did: nothing was measured
+	} else {
+		<-started
+	}
+	meter.stop()
+	s := summarize(merge(recs), time.Since(from))
+	meter.perTransaction(&s)
+	return s
 }

@@ -108,6 +108,10 @@ type Summary struct {
 	// Rounds is the mean number of RADIUS round trips per answered transaction.
 	Rounds float64           `json:"rounds"`
 	Errors map[string]uint64 `json:"errors,omitempty"` // a sample of error messages and their counts
+	// LoadCPU is radload's own CPU time (user and system) per answered transaction in the
+	// measured window, in microseconds; ServerCPU the server's, with -server-pid.
+	LoadCPU   float64 `json:"load_cpu_us,omitempty"`
+	ServerCPU float64 `json:"server_cpu_us,omitempty"`
 }
 
 // summarize computes the summary of merged results measured over elapsed.
@@ -149,6 +153,13 @@ func (s *Summary) printText(w io.Writer) {
 	fmt.Fprintf(w, "%s %d  accept %d  reject %d  timeout %d  error %d\n", unit, s.Total(), s.Accept, s.Reject, s.Timeout, s.Error)
 	fmt.Fprintf(w, "rate %.1f %s/s  (%.1f RADIUS round trips each)\n", s.Rate, unit, s.Rounds)
 	fmt.Fprintf(w, "latency p50 %.3fms  p90 %.3fms  p99 %.3fms  max %.3fms\n", s.P50, s.P90, s.P99, s.Max)
+	if s.LoadCPU > 0 {
+		fmt.Fprintf(w, "cpu per transaction: radload %.1fµs", s.LoadCPU)
+		if s.ServerCPU > 0 {
+			fmt.Fprintf(w, ", server %.1fµs", s.ServerCPU)
+		}
+		fmt.Fprintln(w)
+	}
 	msgs := make([]string, 0, len(s.Errors))
 	for m := range s.Errors {
 		msgs = append(msgs, m)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -240,4 +241,24 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 		t.Fatal(err)
 	}
 	return a
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// proc(5): pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+	// utime stime ...; a command name may hold spaces and parentheses.
+	const rest = " S 1 2 3 4 5 6 7 8 9 10 250 125 0 0 20 0 4 0 100"
+	for _, comm := range []string{"(nac)", "(a b) (c)", "())"} {
+		got, err := parseStatCPU("4242 " + comm + rest)
+		if err != nil || got != 375*clockTick {
+			t.Errorf("comm %s: %v, %v; want %v", comm, got, err, 375*clockTick)
+		}
+	}
+	for _, bad := range []string{"", "4242 nac S 1", "4242 (nac) S 1 2 3", "4242 (nac) S 1 2 3 4 5 6 7 8 9 10 x 125"} {
+		if _, err := parseStatCPU(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+	if d, err := processCPU(os.Getpid()); err != nil || d < 0 {
+		t.Errorf("own process: %v, %v", d, err)
+	}
 }
