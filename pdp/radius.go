@@ -754,14 +754,38 @@ type acceptKey struct {
 // They are shared between packets: nothing may modify them in place
 // (radius.Attributes.Set replaces an AVP rather than changing it).
 var attrCache struct {
-	mu      sync.RWMutex
-	roles   map[roleKey][]*radius.AVP
-	accepts map[acceptKey][]*radius.AVP
-	strings map[stringAttrKey]*radius.AVP
+	roles   boundedMemo[roleKey, []*radius.AVP]
+	accepts boundedMemo[acceptKey, []*radius.AVP]
+	strings boundedMemo[stringAttrKey, *radius.AVP]
 }
 
 // maxAttrCache bounds each map of attrCache.
 const maxAttrCache = 4096
+
+// boundedMemo maps keys to values made on first use; it starts afresh
+// when it holds maxAttrCache of them.
+type boundedMemo[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]V
+}
+
+// get returns the value of k, made by newValue if k is new.
+func (c *boundedMemo[K, V]) get(k K, newValue func() V) V {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = newValue()
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxAttrCache {
+		c.m = make(map[K]V)
+	}
+	c.m[k] = v
+	c.mu.Unlock()
+	return v
+}
 
 type stringAttrKey struct {
 	typ   radius.Type
@@ -775,63 +799,28 @@ func roleKeyOf(d *Decision) roleKey {
 // roleAttrs returns the attributes encodeRole gives d, from the cache. The
 // slice is shared: append to a copy.
 func roleAttrs(d *Decision) []*radius.AVP {
-	k := roleKeyOf(d)
-	attrCache.mu.RLock()
-	attrs, ok := attrCache.roles[k]
-	attrCache.mu.RUnlock()
-	if ok {
-		return attrs
-	}
-	var p radius.Packet
-	encodeRole(&p, d)
-	attrs = slices.Clip(p.Attributes)
-	attrCache.mu.Lock()
-	if attrCache.roles == nil || len(attrCache.roles) >= maxAttrCache {
-		attrCache.roles = make(map[roleKey][]*radius.AVP)
-	}
-	attrCache.roles[k] = attrs
-	attrCache.mu.Unlock()
-	return attrs
+	return attrCache.roles.get(roleKeyOf(d), func() []*radius.AVP {
+		var p radius.Packet
+		encodeRole(&p, d)
+		return slices.Clip(p.Attributes)
+	})
 }
 
 // acceptAttrs returns the attributes encodeAccept gives d, timeout and
 // text, from the cache. The slice is shared: append to a copy.
 func acceptAttrs(d *Decision, timeout time.Duration, text string) []*radius.AVP {
 	k := acceptKey{roleKey: roleKeyOf(d), timeout: timeout, identity: d.Endpoint.Identity, text: text}
-	attrCache.mu.RLock()
-	attrs, ok := attrCache.accepts[k]
-	attrCache.mu.RUnlock()
-	if ok {
-		return attrs
-	}
-	var p radius.Packet
-	encodeAccept(&p, d, timeout, text)
-	attrs = slices.Clip(p.Attributes)
-	attrCache.mu.Lock()
-	if attrCache.accepts == nil || len(attrCache.accepts) >= maxAttrCache {
-		attrCache.accepts = make(map[acceptKey][]*radius.AVP)
-	}
-	attrCache.accepts[k] = attrs
-	attrCache.mu.Unlock()
-	return attrs
+	return attrCache.accepts.get(k, func() []*radius.AVP {
+		var p radius.Packet
+		encodeAccept(&p, d, timeout, text)
+		return slices.Clip(p.Attributes)
+	})
 }
 
 // stringAttr returns an attribute of type typ holding s, which must fit
 // (253 octets), shared with other packets when it was seen before.
 func stringAttr(typ radius.Type, s string) *radius.AVP {
-	k := stringAttrKey{typ, s}
-	attrCache.mu.RLock()
-	a, ok := attrCache.strings[k]
-	attrCache.mu.RUnlock()
-	if ok {
-		return a
-	}
-	a = &radius.AVP{Type: typ, Attribute: radius.Attribute(s)}
-	attrCache.mu.Lock()
-	if attrCache.strings == nil || len(attrCache.strings) >= maxAttrCache {
-		attrCache.strings = make(map[stringAttrKey]*radius.AVP)
-	}
-	attrCache.strings[k] = a
-	attrCache.mu.Unlock()
-	return a
+	return attrCache.strings.get(stringAttrKey{typ, s}, func() *radius.AVP {
+		return &radius.AVP{Type: typ, Attribute: radius.Attribute(s)}
+	})
 }
