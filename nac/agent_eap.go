@@ -114,9 +114,12 @@ const (
 
 // eapFragment is the TLS bytes the agent sends per EAP-TTLS packet on a
 // link of this MTU: the TLS 1.3 ClientHello with a hybrid key share (about
-// 1,480 bytes) then goes in one frame on Ethernet.
+// 1,480 bytes) then goes in one frame on Ethernet. A jumbo-frame link still
+// gets Ethernet's size: the authenticator relays each EAP packet in one
+// RADIUS packet of at most 4096 bytes, and switches expect no more. A link
+// smaller than the 1020-byte EAP minimum (RFC 3748 §3.1) is taken as that.
 func eapFragment(mtu int) int {
-	return min(max(mtu, 1020)-eapolHeaderLen-ttlsHeaderLen, ttls.MaxFragmentLimit)
+	return min(max(mtu, 1020), ethernetMTU) - eapolHeaderLen - ttlsHeaderLen
 }
 
 // linkMTU is the MTU of the agent's 802.1X interface, Ethernet's when it

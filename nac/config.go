@@ -153,7 +153,8 @@ type EAPConf struct {
 	// MaxFragment caps the TLS payload of one EAP-TTLS packet. Below it the
 	// NAS's Framed-MTU decides (1400 from most switches and `nac pep`), and
 	// without one the payload is 1010 bytes (a 1020-byte EAP packet, the
-	// smallest EAP MTU).
+	// smallest EAP MTU). Above 3790 it is cut to what an Access-Challenge
+	// carries.
 	MaxFragment int `yaml:"max_fragment"`
 	// Timeout expires a conversation whose next request does not come
 	// (default 30s); MaxSessions bounds conversations in progress (4096).

@@ -93,6 +93,7 @@ func TestEAPFragmentsAndKeyExchange(t *testing.T) {
 		{"hybrid, Framed-MTU 1400", "", "", 1400, 1400, 6, tls.X25519MLKEM768},
 		{"hybrid, no Framed-MTU", "", "", 0, 1020, 6, tls.X25519MLKEM768},
 		{"hybrid, max_fragment 600", "    max_fragment: 600\n", "", 1400, 610, 8, tls.X25519MLKEM768},
+		{"hybrid, Framed-MTU 9000", "", "", 9000, 0, 5, tls.X25519MLKEM768},
 		{"classic PDP, hybrid agent", "    key_exchange: classic\n", "", 1400, 0, 5, tls.X25519},
 		{"hybrid PDP, classic agent", "", KeyExchangeClassic, 1400, 0, 5, tls.CurveP256},
 		{"classic both", "    key_exchange: classic\n", KeyExchangeClassic, 1400, 0, 5, tls.CurveP256},
@@ -141,7 +142,7 @@ func TestEAPFragmentsAndKeyExchange(t *testing.T) {
 			if res.Rounds != tt.rounds {
 				t.Errorf("%d round trips, want %d", res.Rounds, tt.rounds)
 			}
-			limit := tt.framedMTU
+			limit := min(tt.framedMTU, 3800) // what fits an Access-Challenge
 			if limit == 0 {
 				limit = 1020
 			}
@@ -178,4 +179,16 @@ func TestKeyExchangeConfig(t *testing.T) {
 func containsErr(errs []error, s string) bool {
 	err := errors.Join(errs...)
 	return err != nil && strings.Contains(err.Error(), s)
+}
+
+// The agent's EAP-TTLS fragments fill an EAPOL frame, never more than on
+// Ethernet and never less than the EAP minimum allows.
+func TestAgentEAPFragment(t *testing.T) {
+	for _, tt := range []struct{ mtu, want int }{
+		{1500, 1486}, {9000, 1486}, {1450, 1436}, {1280, 1266}, {576, 1006}, {0, 1006},
+	} {
+		if got := eapFragment(tt.mtu); got != tt.want {
+			t.Errorf("MTU %d: %d-byte fragments, want %d", tt.mtu, got, tt.want)
+		}
+	}
 }

@@ -272,13 +272,19 @@ const minEAPMTU = 1020
 func (r *RADIUS) fragmentSize(q *request) int {
 	size := defaultFragment
 	if mtu, err := rfc2865.FramedMTU_Lookup(q.Packet); err == nil {
-		size = min(max(int(mtu), minEAPMTU)-ttlsOverhead, ttls.MaxFragmentLimit)
+		size = max(int(mtu), minEAPMTU) - ttlsOverhead
 	}
 	if r.cfg.MaxFragment > 0 && size > r.cfg.MaxFragment {
 		size = r.cfg.MaxFragment
 	}
-	return size
+	return min(size, maxEAPInChallenge-ttlsOverhead)
 }
+
+// maxEAPInChallenge is the largest EAP packet an Access-Challenge carries
+// within RADIUS's 4096 bytes (RFC 2865 §3): besides the header, State and
+// Message-Authenticator, each 253 bytes of EAP take a 2-byte
+// EAP-Message attribute header (RFC 3579 §3.1).
+const maxEAPInChallenge = 3800
 
 // innerPAP verifies TTLS/PAP (RFC 5281 §11.2.5) unless the policy refuses
 // passwords.
