@@ -103,12 +103,10 @@ func (f *AgentEAPFactory) New() (*AgentEAP, error) {
 	return a, nil
 }
 
-// EAPOL and EAP-TTLS headers: an EAPOL frame's body (IEEE 802.1X §11.3)
-// carries the EAP header, the type, the TTLS flags and the TLS Message
-// Length (RFC 5281 §9.1) before the TLS bytes.
+// An EAPOL frame (IEEE 802.1X §11.3) puts its 4-byte header before the EAP
+// packet, and EAP-TTLS adds ttls.HeaderLen before the TLS bytes.
 const (
 	eapolHeaderLen = 4
-	ttlsHeaderLen  = 4 + 1 + 1 + 4
 	ethernetMTU    = 1500
 )
 
@@ -119,7 +117,7 @@ const (
 // RADIUS packet of at most 4096 bytes, and switches expect no more. A link
 // smaller than the 1020-byte EAP minimum (RFC 3748 §3.1) is taken as that.
 func eapFragment(mtu int) int {
-	return min(max(mtu, 1020), ethernetMTU) - eapolHeaderLen - ttlsHeaderLen
+	return min(max(mtu, eap.MinMTU), ethernetMTU) - eapolHeaderLen - ttls.HeaderLen
 }
 
 // linkMTU is the MTU of the agent's 802.1X interface, Ethernet's when it

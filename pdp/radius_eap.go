@@ -253,17 +253,10 @@ func (r *RADIUS) outerSelector(q *request, c *conversation) eap.Selector {
 	})
 }
 
-// ttlsOverhead is what an EAP-TTLS packet adds to its TLS bytes: the EAP
-// header, the type, the flags and the TLS Message Length (RFC 5281 §9.1).
-const ttlsOverhead = eap.HeaderLen + 1 + 1 + 4
-
 // defaultFragment is the TLS bytes per EAP-TTLS packet when the NAS sends no
-// Framed-MTU: what the smallest EAP MTU carries.
-const defaultFragment = minEAPMTU - ttlsOverhead
-
-// minEAPMTU is the EAP packet size every lower layer supports (RFC 3748
-// §3.1); a smaller Framed-MTU is raised to it.
-const minEAPMTU = 1020
+// Framed-MTU: what the smallest EAP MTU carries. A smaller Framed-MTU is
+// raised to that MTU.
+const defaultFragment = eap.MinMTU - ttls.HeaderLen
 
 // fragmentSize is the TLS bytes per EAP-TTLS packet for the conversation
 // that q starts: what the NAS's Framed-MTU leaves (RFC 3579 §2.4: the EAP
@@ -272,12 +265,12 @@ const minEAPMTU = 1020
 func (r *RADIUS) fragmentSize(q *request) int {
 	size := defaultFragment
 	if mtu, err := rfc2865.FramedMTU_Lookup(q.Packet); err == nil {
-		size = max(int(mtu), minEAPMTU) - ttlsOverhead
+		size = max(int(mtu), eap.MinMTU) - ttls.HeaderLen
 	}
 	if r.cfg.MaxFragment > 0 && size > r.cfg.MaxFragment {
 		size = r.cfg.MaxFragment
 	}
-	return min(size, maxEAPInChallenge-ttlsOverhead)
+	return min(size, maxEAPInChallenge-ttls.HeaderLen)
 }
 
 // maxEAPInChallenge is the largest EAP packet an Access-Challenge carries

@@ -84,6 +84,9 @@ const HeaderLen = 4
 // MaxLength is the largest EAP packet the Length field can describe.
 const MaxLength = 0xffff
 
+// MinMTU is the EAP packet size every lower layer must carry (RFC 3748 §3.1).
+const MinMTU = 1020
+
 // ErrMalformed is matched (errors.Is) by every error of Parse.
 var ErrMalformed = errors.New("eap: malformed packet")
 

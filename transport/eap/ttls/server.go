@@ -16,9 +16,11 @@ const (
 	// DefaultMaxFragment is the TLS bytes sent per EAP packet by default; 1024 keeps a
 	// fragment, with its EAP and RADIUS headers, well inside a 4096-byte RADIUS packet.
 	DefaultMaxFragment = 1024
-	// MaxFragmentLimit is the most TLS bytes an EAP packet can carry: 65535 minus the EAP
-	// header, Type, flags and TLS Message Length (RFC 5281 §9.1).
-	MaxFragmentLimit = eap.MaxLength - eap.HeaderLen - 1 - 1 - 4
+	// HeaderLen is what an EAP-TTLS packet adds to its TLS bytes: the EAP header, Type,
+	// flags and TLS Message Length (RFC 5281 §9.1).
+	HeaderLen = eap.HeaderLen + 1 + 1 + 4
+	// MaxFragmentLimit is the most TLS bytes an EAP packet can carry: 65535 minus HeaderLen.
+	MaxFragmentLimit = eap.MaxLength - HeaderLen
 	// DefaultMaxMessage caps a reassembled TLS message from the other side: 64 KiB of tunnelled
 	// data (a full PB-TNC batch in PT-EAP in an EAP-Message AVP) plus the TLS record overhead.
 	DefaultMaxMessage = 64<<10 + 1<<10
