@@ -587,18 +587,12 @@ func TestPEPDot1XMABAndDynamicAuthorization(t *testing.T) {
 
 	// Authorize-Only: the supplicant authenticates again.
 	s1, _ = l.pdpSession(e1.mac, "", time.Second)
-	before := strings.Count(sw.String(), "CTRL-EVENT-EAP-SUCCESS")
+	before := sw.successes()
 	out2 = l.das("coa", l.secret, "Acct-Session-Id="+s1.ID+",Service-Type=Authorize-Only"+ma)
 	if !strings.Contains(out2, "CoA-ACK") {
 		t.Fatalf("Authorize-Only: %s", out2)
 	}
-	deadline = time.Now().Add(20 * time.Second)
-	for strings.Count(sw.String(), "CTRL-EVENT-EAP-SUCCESS") <= before {
-		if time.Now().After(deadline) {
-			t.Fatalf("no re-authentication after Authorize-Only:\n%s", tail(p.log.String()))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	sw.waitSuccesses(t, before, "no re-authentication after Authorize-Only", p)
 
 	// Unknown session: NAK 503; wrong NAS-Identifier: NAK 403.
 	if out := l.das("disconnect", l.secret, "Acct-Session-Id=nope"+ma); !strings.Contains(out, "Disconnect-NAK") || !strings.Contains(out, "Session-Context-Not-Found") {
@@ -737,7 +731,7 @@ func TestPEPRestartPDPDownFloodAndNewPort(t *testing.T) {
 	l.writePEPConfig("")
 	conf, _ := os.ReadFile(l.pepConf)
 	writeFile2(t, l.pepConf, strings.Replace(string(conf), "exclude: [up-pdp, up-srv]", "exclude: [up-pdp, up-srv, p3]", 1))
-	before := strings.Count(sw.String(), "CTRL-EVENT-EAP-SUCCESS")
+	before := sw.successes()
 	p = l.startPEP()
 	for _, port := range []string{"p1", "p2"} {
 		if !l.locked(port) {
@@ -753,13 +747,7 @@ func TestPEPRestartPDPDownFloodAndNewPort(t *testing.T) {
 	if !l.inSet("admit", e1.mac) || !l.inSet("assess", e2.mac) {
 		t.Fatalf("admitted endpoints lost their role across the restart:\n%s", l.nft("list", "table", "bridge", "trustnac"))
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for strings.Count(sw.String(), "CTRL-EVENT-EAP-SUCCESS") <= before {
-		if time.Now().After(deadline) {
-			t.Fatalf("e1 not re-authenticated after the restart:\n%s", tail(p.log.String()))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	sw.waitSuccesses(t, before, "e1 not re-authenticated after the restart", p)
 	if !l.waitNotInSets(ghost, 15*time.Second) {
 		t.Fatalf("stale binding still admitted:\n%s\n%s", l.nft("list", "table", "bridge", "trustnac"), tail(p.log.String()))
 	}
@@ -796,7 +784,7 @@ func TestPEPRestartPDPDownFloodAndNewPort(t *testing.T) {
 
 	// The PDP is back: e4 is admitted by MAB.
 	l.startPDP()
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !l.inSet("assess", e4.mac) {
 		if time.Now().After(deadline) {
 			t.Fatalf("e4 not admitted once the PDP came back:\n%s", tail(p.log.String()))
@@ -831,17 +819,11 @@ func TestPEPRestartPDPDownFloodAndNewPort(t *testing.T) {
 		t.Fatal("PEP exited during the flood")
 	}
 	s1, _ := l.pdpSession(e1.mac, "", 5*time.Second)
-	before = strings.Count(sw.String(), "CTRL-EVENT-EAP-SUCCESS")
+	before = sw.successes()
 	if out := l.das("coa", l.secret, "Acct-Session-Id="+s1.ID+",Service-Type=Authorize-Only,Message-Authenticator=0x00"); !strings.Contains(out, "CoA-ACK") {
 		t.Fatalf("Authorize-Only after the flood: %s", out)
 	}
-	deadline = time.Now().Add(20 * time.Second)
-	for strings.Count(sw.String(), "CTRL-EVENT-EAP-SUCCESS") <= before {
-		if time.Now().After(deadline) {
-			t.Fatalf("e1 not re-authenticated after the flood:\n%s", tail(p.log.String()))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	sw.waitSuccesses(t, before, "e1 not re-authenticated after the flood", p)
 
 	// Link down ends e2's session; a port that goes away ends e4's.
 	l.ip("-n", l.br, "link", "set", "p2", "down")
@@ -971,5 +953,21 @@ func TestPEPStopKeepsOrCleansUp(t *testing.T) {
 	}
 	if ss := l.pdp.RADIUS().Sessions().Find(e.mac, netip.MustParseAddr("0.0.0.0")); len(ss) != 0 {
 		t.Fatalf("sessions left at the PDP: %+v", ss)
+	}
+}
+
+// successes counts the EAP successes wpa_supplicant has logged.
+func (w *logWatch) successes() int { return strings.Count(w.String(), "CTRL-EVENT-EAP-SUCCESS") }
+
+// waitSuccesses waits up to 20 s for an EAP success beyond the first
+// before, and fails with what and the PEP's log otherwise.
+func (w *logWatch) waitSuccesses(t *testing.T, before int, what string, p *pepProc) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for w.successes() <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s:\n%s", what, tail(p.log.String()))
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
