@@ -30,7 +30,12 @@ type groupCommit struct {
 }
 
 type pendingWrite struct {
-	fn     func(*bolt.Tx) error
+	fn func(*bolt.Tx) error
+	// done, when set, is called by the committer with the write's outcome
+	// before the writer hears of it: in the order the writes were queued,
+	// except that a write whose function fails hears so before the rest of
+	// its transaction is tried again.
+	done   func(error)
 	result chan error // capacity 1
 }
 
@@ -46,11 +51,20 @@ func newGroupCommit(db *bolt.DB) *groupCommit {
 // do runs fn in a write transaction and returns once that transaction is
 // committed, with fn's error or the commit's.
 func (g *groupCommit) do(fn func(*bolt.Tx) error) error {
-	w := &pendingWrite{fn: fn, result: make(chan error, 1)}
+	return <-g.enqueue(fn, nil)
+}
+
+// enqueue queues fn and returns at once; the channel gets fn's outcome, as
+// do returns it. Writes queued one after the other commit in that order,
+// so a caller that serialises its enqueues also orders its writes. done,
+// when not nil, sees the outcome first, on the committer's goroutine.
+func (g *groupCommit) enqueue(fn func(*bolt.Tx) error, done func(error)) <-chan error {
+	w := &pendingWrite{fn: fn, done: done, result: make(chan error, 1)}
 	g.mu.Lock()
 	if g.stopped {
 		g.mu.Unlock()
-		return errStoreClosed
+		w.finish(errStoreClosed)
+		return w.result
 	}
 	g.queue = append(g.queue, w)
 	select {
@@ -58,7 +72,15 @@ func (g *groupCommit) do(fn func(*bolt.Tx) error) error {
 	default: // the committer is already due to look at the queue
 	}
 	g.mu.Unlock()
-	return <-w.result
+	return w.result
+}
+
+// finish reports err to the write's done function and to its writer.
+func (w *pendingWrite) finish(err error) {
+	if w.done != nil {
+		w.done(err)
+	}
+	w.result <- err
 }
 
 // stop commits what is queued and ends the committer.
@@ -116,11 +138,11 @@ func (g *groupCommit) commit(batch []*pendingWrite) {
 		})
 		if failed < 0 {
 			for _, w := range batch {
-				w.result <- err // nil, or the commit's own failure
+				w.finish(err) // nil, or the commit's own failure
 			}
 			return
 		}
-		batch[failed].result <- fnErr
+		batch[failed].finish(fnErr)
 		batch = slices.Delete(batch, failed, failed+1)
 	}
 }
