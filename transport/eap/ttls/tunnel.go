@@ -1,6 +1,7 @@
 package ttls
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -159,6 +160,9 @@ type tunnel struct {
 	state    tls.ConnectionState // set by the handshake goroutine before done, on success
 	finished bool                // the driver has seen the handshake succeed
 	broken   error               // sticky failure
+	// scratch receives decrypted application data; readApp returns copies
+	// of the exact size, and most messages carry none at all.
+	scratch []byte
 
 	closeOnce sync.Once
 }
@@ -265,7 +269,8 @@ func (t *tunnel) wait(ctx context.Context) error {
 
 // readApp reads the application data TLS can decrypt from the input at hand.
 func (t *tunnel) readApp() ([]byte, error) {
-	var app []byte
+	app := t.scratch[:0]
+	defer func() { t.scratch = app[:0] }()
 	for {
 		if len(app) == cap(app) {
 			grown := make([]byte, len(app), min(max(2*cap(app), 4096), t.maxApp+1))
@@ -279,7 +284,10 @@ func (t *tunnel) readApp() ([]byte, error) {
 		}
 		if err != nil {
 			if errors.Is(err, errWouldBlock) {
-				return app, nil
+				if len(app) == 0 {
+					return nil, nil
+				}
+				return bytes.Clone(app), nil
 			}
 			return nil, fmt.Errorf("ttls: reading tunnelled data: %w", err)
 		}
