@@ -58,11 +58,12 @@ var bucketEndpoints = []byte("endpoints")
 // BoltStore is the embedded Store, one bbolt file.
 //
 // A decision that differs from the stored one is on disk when Put returns.
-// One that repeats it, which is what the periodic re-authentication of an
-// unchanged endpoint produces, changes only the counters (DecidedAt,
-// Assessments). Put keeps such a record in memory, where Get and List see
-// it at once, and writes it within flushDelay, together with the other
-// repeats of that time in one transaction. A crash loses at most those
+// One that repeats it (decisionDigest), which is what the periodic
+// re-authentication of an unchanged endpoint produces, changes only the
+// facts it was made on and the counters (DecidedAt, Assessments). Put
+// keeps such a record in memory, where Get and List see it at once, and
+// writes it within flushDelay, together with the other repeats of that
+// time in one transaction. A crash loses at most those facts and
 // counters, never a decision.
 type BoltStore struct {
 	db     *bolt.DB
@@ -83,7 +84,6 @@ type knownRecord struct {
 	// digest is the decision (decisionDigest) of the last write committed;
 	// committed says the counters below are those of the disk plus later.
 	digest    [sha256.Size]byte
-	digestOK  bool // the decision had a digest (decisionDigest)
 	committed bool
 	// inflight counts writes of this endpoint queued or committing; while
 	// there are any, the disk is about to change and no repeat is kept.
@@ -139,7 +139,7 @@ func (s *BoltStore) Put(rec *Record) error {
 	if s.writes == nil {
 		return bolt.ErrDatabaseReadOnly
 	}
-	digest, digestOK := decisionDigest(rec)
+	digest := decisionDigest(rec)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -156,7 +156,7 @@ func (s *BoltStore) Put(rec *Record) error {
 		if rec.FirstSeen.IsZero() {
 			rec.FirstSeen = rec.DecidedAt
 		}
-		if digestOK && k.digestOK && k.digest == digest {
+		if k.digest == digest {
 			s.later[rec.ID] = rec
 			s.armFlush()
 			s.mu.Unlock()
@@ -211,7 +211,7 @@ func (s *BoltStore) Put(rec *Record) error {
 			k.committed = false
 			return
 		}
-		k.committed, k.digest, k.digestOK = true, digest, digestOK
+		k.committed, k.digest = true, digest
 		k.firstSeen, k.assessments = rec.FirstSeen, rec.Assessments
 	}
 	result := s.writes.enqueue(write, done)
