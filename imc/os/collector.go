@@ -8,11 +8,9 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +29,10 @@ const (
 	DefaultProcStat          = "/proc/stat"
 	DefaultMaxPackages       = 20000
 )
+
+// maxSysctlSize caps a sysctl file read for Forwarding Enabled; a longer
+// one counts as unreadable.
+const maxSysctlSize = 64
 
 // DefaultForwardingPaths are the sysctl files read for Forwarding Enabled.
 var DefaultForwardingPaths = []string{
@@ -70,12 +72,27 @@ type Config struct {
 }
 
 // Collector is the Operating System IMC (PA subtype IETF 1, RFC 5792 §3.5).
-// It implements imc.Collector.
+// It implements imc.Collector. Its sessions may run concurrently.
+//
+// What changes only by being rewritten (os-release, the dpkg status file,
+// the RPM database) is parsed once and kept, with what stat(2) said of the
+// file; each collection stats the file again and reads it anew if anything
+// differs or if the file changed too recently for its timestamps to be
+// trusted (see racyWindow). Collectors built by New with the same
+// configuration share what they keep. /proc is read on every collection.
 type Collector struct {
 	cfg Config
 	log *slog.Logger
 	// uname returns the kernel release and machine; tests replace it.
 	uname func() (release, machine string, err error)
+	// files are the configured paths joined under the root, once.
+	files files
+	// cache holds the parsed os-release, dpkg status and rpm listing,
+	// shared with other collectors of the same configuration.
+	cache *caches
+	// now is the clock the racy-timestamp rule compares file times with;
+	// tests replace it.
+	now func() time.Time
 }
 
 var _ imc.Collector = (*Collector)(nil)
@@ -105,7 +122,20 @@ func New(cfg Config, log *slog.Logger) *Collector {
 		cfg.MaxPackages = DefaultMaxPackages
 	}
 	cfg.MaxPackages = min(cfg.MaxPackages, maxPackagesWire)
-	return &Collector{cfg: cfg, log: log.With("imc", "os"), uname: uname}
+	return &Collector{
+		cfg:   cfg,
+		log:   log.With("imc", "os"),
+		uname: uname,
+		files: filesOf(cfg),
+		cache: cachesFor(cacheScope{
+			root:        cfg.Root,
+			osRelease:   cfg.OSRelease,
+			dpkgStatus:  cfg.DpkgStatus,
+			rpmDB:       cfg.RPMDB,
+			maxPackages: cfg.MaxPackages,
+		}),
+		now: time.Now,
+	}
 }
 
 // Name returns "os".
@@ -140,12 +170,17 @@ type session struct {
 // produce (IF-IMC BeginHandshake). What cannot be read is left out and
 // logged; the verifier may ask for it again.
 func (s *session) Begin(ctx context.Context) ([]patnc.Attribute, error) {
+	return s.c.attributes(ctx, beginIDs)
+}
+
+// beginIDs are beginAttributes as IETF attribute IDs; read only.
+var beginIDs = func() []patnc.AttrID {
 	ids := make([]patnc.AttrID, len(beginAttributes))
 	for i, t := range beginAttributes {
 		ids[i] = patnc.AttrID{Vendor: patnc.VendorIETF, Type: t}
 	}
-	return s.c.attributes(ctx, ids)
-}
+	return ids
+}()
 
 // Receive answers an Attribute Request (RFC 5792 §4.2.1) with exactly the
 // requested attributes it can produce, collected afresh. An unsupported
@@ -281,23 +316,47 @@ func (c *Collector) produce(ctx context.Context, typ uint32, snap *snapshot) (pa
 	return nil, nil
 }
 
-// path joins p under the configured root.
-func (c *Collector) path(p string) string {
-	if c.cfg.Root == "" {
-		return p
+// files are the paths the collector reads, joined under Config.Root.
+type files struct {
+	osRelease  []string // candidates in search order
+	dpkgStatus string
+	rpmDB      string
+	procStat   string
+	forwarding []string
+	procNet    []string // parallel to procNetTables
+}
+
+// filesOf joins cfg's paths (defaults already applied) under its root.
+func filesOf(cfg Config) files {
+	under := func(p string) string {
+		if cfg.Root == "" {
+			return p
+		}
+		return filepath.Join(cfg.Root, p)
 	}
-	return filepath.Join(c.cfg.Root, p)
+	f := files{
+		dpkgStatus: under(cfg.DpkgStatus),
+		rpmDB:      under(cfg.RPMDB),
+		procStat:   under(cfg.ProcStat),
+	}
+	if cfg.OSRelease != "" {
+		f.osRelease = []string{under(cfg.OSRelease)}
+	} else {
+		f.osRelease = []string{under(DefaultOSRelease), under(DefaultOSReleaseFallback)}
+	}
+	for _, p := range cfg.ForwardingPaths {
+		f.forwarding = append(f.forwarding, under(p))
+	}
+	for _, t := range procNetTables {
+		f.procNet = append(f.procNet, under(filepath.Join(cfg.ProcNet, t.file)))
+	}
+	return f
 }
 
-// open opens p under the root.
-func (c *Collector) open(p string) (*os.File, error) {
-	return os.Open(c.path(p))
-}
-
-// readCapped reads at most limit bytes of p under the root; a longer file
+// readCapped reads at most limit bytes of the file at path; a longer file
 // is an error.
-func (c *Collector) readCapped(p string, limit int64) ([]byte, error) {
-	f, err := c.open(p)
+func readCapped(path string, limit int64) ([]byte, error) {
+	f, err := openFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -307,12 +366,13 @@ func (c *Collector) readCapped(p string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%w: %s (%d bytes)", errTooLarge, p, limit)
+		return nil, fmt.Errorf("%w: %s (%d bytes)", errTooLarge, path, limit)
 	}
 	return b, nil
 }
 
-// osRelease reads and caches os-release.
+// osRelease reads os-release, once per collection (snap) and, while the
+// file is unchanged, once per collector (c.cache).
 func (c *Collector) osRelease(snap *snapshot) (osRelease, error) {
 	if snap.osr != nil || snap.osrErr != nil {
 		if snap.osrErr != nil {
@@ -320,20 +380,34 @@ func (c *Collector) osRelease(snap *snapshot) (osRelease, error) {
 		}
 		return *snap.osr, nil
 	}
-	paths := []string{c.cfg.OSRelease}
-	if c.cfg.OSRelease == "" {
-		paths = []string{DefaultOSRelease, DefaultOSReleaseFallback}
-	}
+	e := &c.cache.osRelease
 	var err error
-	for _, p := range paths {
+	for i, p := range c.files.osRelease {
+		key := osReleaseKey{index: i}
+		var serr error
+		key.id, serr = statID(p)
+		if serr == nil {
+			if r, ok := e.get(key); ok {
+				snap.osr = &r
+				return r, nil
+			}
+		} else if errors.Is(serr, fs.ErrNotExist) {
+			err = serr // open would fail the same way
+			continue
+		}
+		e.loads.Add(1)
 		var b []byte
-		b, err = c.readCapped(p, maxOSReleaseSize)
+		b, err = readCapped(p, maxOSReleaseSize)
 		if err == nil {
 			r := parseOSRelease(b)
+			if serr == nil {
+				e.put(key, r, key.id.settled(c.now()))
+			}
 			snap.osr = &r
 			return r, nil
 		}
 	}
+	e.forget()
 	snap.osrErr = fmt.Errorf("osimc: os-release: %w", err)
 	return osRelease{}, snap.osrErr
 }
@@ -377,7 +451,7 @@ func utsString[T int8 | uint8](f []T) string {
 // bootTime returns the boot time from the btime line of /proc/stat, or the
 // zero time when it cannot be read.
 func (c *Collector) bootTime() time.Time {
-	f, err := c.open(c.cfg.ProcStat)
+	f, err := openFile(c.files.procStat)
 	if err != nil {
 		c.log.Debug("no boot time", "err", err)
 		return time.Time{}
@@ -405,29 +479,21 @@ func (c *Collector) bootTime() time.Time {
 // installedPackages lists the dpkg packages, then the RPM ones not already
 // listed. No package database at all is an error: an empty list would
 // claim that nothing is installed.
+//
+// The returned slice may be shared with the cache: it must not be modified.
 func (c *Collector) installedPackages(ctx context.Context) ([]patnc.Package, error) {
-	var (
-		pkgs  []patnc.Package
-		found bool
-	)
-	f, err := c.open(c.cfg.DpkgStatus)
-	switch {
-	case err == nil:
-		pkgs, err = parseDpkgStatus(f, c.cfg.MaxPackages)
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-		found = true
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("osimc: dpkg status: %w", err)
+	pkgs, found, err := c.dpkgPackages()
+	if err != nil {
+		return nil, err
 	}
-	rpms, ok, err := queryRPM(ctx, c.path(c.cfg.RPMDB), c.cfg.MaxPackages)
+	rpms, ok, err := c.rpmPackages(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if ok {
 		found = true
+		// The dpkg list is the cache's: extend a copy.
+		pkgs = slices.Clip(pkgs)
 		seen := make(map[string]struct{}, len(pkgs))
 		for _, p := range pkgs {
 			seen[p.Name] = struct{}{}
@@ -448,16 +514,56 @@ func (c *Collector) installedPackages(ctx context.Context) ([]patnc.Package, err
 	return pkgs, nil
 }
 
+// dpkgPackages returns the packages of the dpkg status file, cached while
+// the file is unchanged; found is false if there is no status file. The
+// returned slice is shared with the cache and must not be modified.
+func (c *Collector) dpkgPackages() (pkgs []patnc.Package, found bool, err error) {
+	e := &c.cache.dpkg
+	path := c.files.dpkgStatus
+	id, serr := statID(path)
+	switch {
+	case serr == nil:
+		if pkgs, ok := e.get(id); ok {
+			return pkgs, true, nil
+		}
+	case errors.Is(serr, fs.ErrNotExist):
+		e.forget()
+		return nil, false, nil // open would fail the same way
+	}
+	e.loads.Add(1)
+	f, err := openFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		e.forget()
+		return nil, false, nil
+	case err != nil:
+		e.forget()
+		return nil, false, fmt.Errorf("osimc: dpkg status: %w", err)
+	}
+	pkgs, err = parseDpkgStatus(f, c.cfg.MaxPackages)
+	f.Close()
+	if err != nil {
+		e.forget()
+		return nil, false, err
+	}
+	if serr == nil {
+		e.put(id, slices.Clip(pkgs), id.settled(c.now()))
+	}
+	return pkgs, true, nil
+}
+
 // forwarding reads the configured sysctl files: enabled if any says 1,
 // disabled if at least one was read and none says 1, unknown otherwise.
 func (c *Collector) forwarding() patnc.ForwardingEnabled {
 	read := false
-	for _, p := range c.cfg.ForwardingPaths {
-		b, err := c.readCapped(p, 64)
-		if err != nil {
+	for _, p := range c.files.forwarding {
+		// At most 64 bytes: one more tells a longer file.
+		var buf [maxSysctlSize + 1]byte
+		n, err := readSmall(p, buf[:])
+		if err != nil || n > maxSysctlSize {
 			continue
 		}
-		switch strings.TrimSpace(string(b)) {
+		switch string(bytes.TrimSpace(buf[:n])) {
 		case "1":
 			return patnc.ForwardingEnabled(patnc.ForwardingIsEnabled)
 		case "0":
@@ -492,8 +598,8 @@ func (c *Collector) portFilter() (patnc.PortFilter, error) {
 	seen := make(map[key]struct{})
 	read := 0
 	var lastErr error
-	for _, t := range procNetTables {
-		f, err := c.open(filepath.Join(c.cfg.ProcNet, t.file))
+	for i, t := range procNetTables {
+		f, err := openFile(c.files.procNet[i])
 		if err != nil {
 			lastErr = err
 			continue

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,15 +119,7 @@ func TestCollectorIdentity(t *testing.T) {
 func TestBeginFixture(t *testing.T) {
 	files := fixtureFiles()
 	c := newFixtureCollector(writeTree(t, files))
-	s, err := c.NewSession(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	attrs, err := s.Begin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := decodeAll(t, attrs)
+	got := decodeAll(t, begin(t, c))
 	want := fixtureBegin()
 	if !reflect.DeepEqual(got, want) {
 		for i := range max(len(got), len(want)) {
@@ -277,6 +270,8 @@ func TestForwarding(t *testing.T) {
 		{"none readable", map[string]string{}, patnc.ForwardingUnknown},
 		{"garbage", map[string]string{"a": "yes\n", "b": "2"}, patnc.ForwardingUnknown},
 		{"oversized", map[string]string{"a": "1" + string(make([]byte, 100))}, patnc.ForwardingUnknown},
+		{"64 bytes: at the cap", map[string]string{"a": "1" + strings.Repeat(" ", 63)}, patnc.ForwardingIsEnabled},
+		{"65 bytes: over the cap", map[string]string{"a": "1" + strings.Repeat(" ", 64), "b": "0"}, patnc.ForwardingDisabled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,4 +8,8 @@
 // Config.Root, so tests point it at fixture trees. The parsers are bounded:
 // file sizes, line lengths and package counts are capped, and malformed
 // lines are skipped rather than trusted.
+//
+// What changes only when a file is rewritten (os-release, the dpkg status
+// file, the RPM database) is parsed once and kept while stat(2) shows the
+// file unchanged; /proc is read on every collection. See Collector.
 package osimc

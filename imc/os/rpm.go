@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"time"
 
 	"trustnac/transport/patnc"
@@ -21,38 +22,66 @@ const (
 	rpmQueryFormat = `%{NAME}\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\n`
 )
 
-// queryRPM lists the packages of the RPM database at dbPath by running the
-// rpm binary. It reports ok false, without error, when there is no rpm
-// binary or no database: the machine simply does not use RPM.
-func queryRPM(ctx context.Context, dbPath string, maxPackages int) (pkgs []patnc.Package, ok bool, err error) {
+// rpmPackages lists the packages of the configured RPM database by running
+// the rpm binary. It reports ok false, without error, when there is no rpm
+// binary or no database: the machine simply does not use RPM. The list is
+// cached under rpmDBKey, so rpm runs again only when the database, its
+// directory or the binary changed. The returned slice is shared with the
+// cache and must not be modified.
+func (c *Collector) rpmPackages(ctx context.Context) (pkgs []patnc.Package, ok bool, err error) {
+	e := &c.cache.rpm
+	dbPath := c.files.rpmDB
 	if fi, err := os.Stat(dbPath); err != nil || !fi.IsDir() {
+		e.forget()
 		return nil, false, nil
 	}
 	bin, err := exec.LookPath("rpm")
 	if err != nil {
+		e.forget()
 		return nil, false, nil
 	}
+	key, settled, keyed := rpmDBKey(dbPath, bin, c.now)
+	if keyed {
+		if pkgs, hit := e.get(key); hit {
+			return pkgs, true, nil
+		}
+	}
+	e.loads.Add(1)
+	pkgs, err = runRPM(ctx, bin, dbPath, c.cfg.MaxPackages)
+	if err != nil {
+		e.forget()
+		return nil, false, err
+	}
+	if keyed {
+		e.put(key, slices.Clip(pkgs), settled)
+	}
+	return pkgs, true, nil
+}
+
+// runRPM lists the packages of the RPM database at dbPath with the rpm
+// binary bin.
+func runRPM(ctx context.Context, bin, dbPath string, maxPackages int) ([]patnc.Package, error) {
 	ctx, cancel := context.WithTimeout(ctx, rpmTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--dbpath", dbPath, "-qa", "--qf", rpmQueryFormat)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, false, fmt.Errorf("osimc: rpm: %w", err)
+		return nil, fmt.Errorf("osimc: rpm: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, false, fmt.Errorf("osimc: rpm: %w", err)
+		return nil, fmt.Errorf("osimc: rpm: %w", err)
 	}
 	pkgs, perr := parseRPMOutput(stdout, maxPackages)
 	// Drain and reap whatever happens, so the child never lingers.
 	_, _ = io.Copy(io.Discard, stdout)
 	werr := cmd.Wait()
 	if perr != nil {
-		return nil, false, perr
+		return nil, perr
 	}
 	if werr != nil {
-		return nil, false, fmt.Errorf("osimc: rpm: %w", werr)
+		return nil, fmt.Errorf("osimc: rpm: %w", werr)
 	}
-	return pkgs, true, nil
+	return pkgs, nil
 }
 
 // parseRPMOutput parses "name<TAB>version" lines as printed with
