@@ -25,10 +25,13 @@ const maxEAPRounds = 4096
 
 // conversation is one EAP conversation in progress, between Access-Challenges.
 type conversation struct {
-	mu       sync.Mutex
-	state    string
-	created  time.Time
-	last     time.Time
+	mu      sync.Mutex
+	state   string
+	created time.Time
+	// last is when the conversation's latest packet came, in Unix
+	// nanoseconds: handlers set it under mu, the sweeper reads it under
+	// conversations.mu only.
+	last     atomic.Int64
 	server   *eap.Server
 	tunnel   *ttls.Server
 	inner    *ttls.InnerServer
@@ -83,7 +86,7 @@ func (cs *conversations) expire(now time.Time) {
 	var gone []*conversation
 	cs.mu.Lock()
 	for k, c := range cs.m {
-		if now.Sub(c.last) > cs.timeout || now.Sub(c.created) > cs.lifetime {
+		if now.Sub(time.Unix(0, c.last.Load())) > cs.timeout || now.Sub(c.created) > cs.lifetime {
 			delete(cs.m, k)
 			gone = append(gone, c)
 		}
@@ -160,7 +163,8 @@ func (r *RADIUS) serveEAP(ctx context.Context, q *request, msg []byte) *radius.P
 			return r.eapReject(q, pkt.ID, "EAP conversation must start with an Identity")
 		}
 		now := time.Now()
-		c = &conversation{state: string(newState()), created: now, last: now}
+		c = &conversation{state: string(newState()), created: now}
+		c.last.Store(now.UnixNano())
 		c.server = eap.NewServer(r.outerSelector(q, c), maxEAPRounds)
 		if err := r.conv.add(c); err != nil {
 			r.log.Warn("EAP refused", "nas", q.nas, "mac", q.mac, "err", err)
@@ -172,7 +176,7 @@ func (r *RADIUS) serveEAP(ctx context.Context, q *request, msg []byte) *radius.P
 		c.mu.Unlock()
 		return r.eapReject(q, pkt.ID, "EAP conversation expired")
 	}
-	c.last = time.Now()
+	c.last.Store(time.Now().UnixNano())
 	out, err := c.server.Handle(ctx, pkt)
 	c.mu.Unlock()
 	if err != nil {
