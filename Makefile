@@ -20,7 +20,13 @@ vet:
 
 test: deps vet
 	$(GO) test -count=1 -timeout 15m ./...
-	$(GO) test -count=1 -race -timeout 15m ./transport/... ./pdp/... ./imc/... ./imv/... ./pep/... ./nac/...
+	@# Race reports go to files and are printed last, where a log's tail shows them.
+	@races=$$(mktemp -d); \
+	GORACE="log_path=$$races/race" $(GO) test -count=1 -race -timeout 15m \
+		./transport/... ./pdp/... ./imc/... ./imv/... ./pep/... ./nac/... && rc=0 || rc=$$?; \
+	for f in $$races/race.*; do [ -e "$$f" ] && { echo "== data race report $$f:"; cat "$$f"; }; done; \
+	for f in $$races/race.*; do [ -e "$$f" ] && grep -h -A4 -E '^(Previous )?(read|write|Read|Write) at' "$$f"; done; \
+	rm -rf "$$races"; exit $$rc
 
 # The network-namespace lab (testbed/lab, as root): PDP, nac pep on a bridge, endpoints with
 # swtpm; every outcome proved with traffic; exit 0 when all were as expected.
