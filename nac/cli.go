@@ -318,8 +318,6 @@ func newPasswdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
-// startCPUProfile profiles the process into path until the returned stop is
-// called.
 // pdpGCPercent is the PDP's GOGC. Its live heap is small (about 12 MB in
 // the posture benchmark) while every TLS handshake allocates some 100 KB,
 // so Go's default of 100 collects fifteen times a second under load; 400
@@ -358,6 +356,8 @@ func writeHeapProfile(path string, log *slog.Logger) {
 	}
 }
 
+// startCPUProfile profiles the process into path until the returned stop is
+// called.
 func startCPUProfile(path string) (stop func(), err error) {
 	f, err := os.Create(path)
 	if err != nil {
