@@ -642,23 +642,8 @@ func (r *RADIUS) decideMAB(pol *policies.Policy, q *request, ep policies.Endpoin
 		}
 	}
 	m := r.memo(pol)
-	m.mu.RLock()
-	d, ok := m.mab[ep.MAC]
-	m.mu.RUnlock()
-	if !ok {
-		d = pol.DecideMAB(ep)
-		if errored(d.Trace) {
-			return d
-		}
-		d = shareable(d)
-		m.mu.Lock()
-		if len(m.mab) >= maxCached {
-			clear(m.mab)
-		}
-		m.mab[ep.MAC] = d
-		m.mu.Unlock()
-	}
-	if q.ent != nil {
+	d, kept := m.decide(m.mab, ep.MAC, func() policies.Decision { return pol.DecideMAB(ep) })
+	if kept && q.ent != nil {
 		q.ent.mab.Store(&mabMemo{pol: pol, d: d})
 	}
 	return d
@@ -671,23 +656,33 @@ func (r *RADIUS) decideAuth(pol *policies.Policy, ep policies.Endpoint) policies
 	if !m.byIdentity {
 		return pol.DecideAuth(ep)
 	}
+	d, _ := m.decide(m.auth, ep.Identity, func() policies.Decision { return pol.DecideAuth(ep) })
+	return d
+}
+
+// decide returns the decision table (m.mab or m.auth) holds under key, or
+// else decide's, which it keeps unless a group's condition failed to
+// evaluate: the failure may not repeat (the time limit). kept says the
+// decision returned is the table's, shared and clipped (shareable).
+func (m *decisionMemo) decide(table map[string]policies.Decision, key string, decide func() policies.Decision) (d policies.Decision, kept bool) {
 	m.mu.RLock()
-	d, ok := m.auth[ep.Identity]
+	d, ok := table[key]
 	m.mu.RUnlock()
 	if ok {
-		return d
+		return d, true
 	}
-	d = pol.DecideAuth(ep)
-	if !errored(d.Trace) {
-		d = shareable(d)
-		m.mu.Lock()
-		if len(m.auth) >= maxCached {
-			clear(m.auth)
-		}
-		m.auth[ep.Identity] = d
-		m.mu.Unlock()
+	d = decide()
+	if errored(d.Trace) {
+		return d, false
 	}
-	return d
+	d = shareable(d)
+	m.mu.Lock()
+	if len(table) >= maxCached {
+		clear(table)
+	}
+	table[key] = d
+	m.mu.Unlock()
+	return d, true
 }
 
 func errored(trace []policies.TraceStep) bool {
