@@ -28,10 +28,10 @@ type conversation struct {
 	mu      sync.Mutex
 	state   string
 	created time.Time
-	// last is when the conversation's latest packet came, in Unix
-	// nanoseconds: handlers set it under mu, the sweeper reads it under
-	// conversations.mu only.
-	last     atomic.Int64
+	// last is when the conversation's latest packet came, as the time
+	// since created (monotonic, unlike a wall-clock stamp): handlers set
+	// it under mu, the sweeper reads it under conversations.mu only.
+	last     atomic.Int64 // time.Duration
 	server   *eap.Server
 	tunnel   *ttls.Server
 	inner    *ttls.InnerServer
@@ -86,7 +86,8 @@ func (cs *conversations) expire(now time.Time) {
 	var gone []*conversation
 	cs.mu.Lock()
 	for k, c := range cs.m {
-		if now.Sub(time.Unix(0, c.last.Load())) > cs.timeout || now.Sub(c.created) > cs.lifetime {
+		age := now.Sub(c.created)
+		if age-time.Duration(c.last.Load()) > cs.timeout || age > cs.lifetime {
 			delete(cs.m, k)
 			gone = append(gone, c)
 		}
@@ -162,9 +163,7 @@ func (r *RADIUS) serveEAP(ctx context.Context, q *request, msg []byte) *radius.P
 		if pkt.Code != eap.CodeResponse || pkt.Type != eap.TypeIdentity {
 			return r.eapReject(q, pkt.ID, "EAP conversation must start with an Identity")
 		}
-		now := time.Now()
-		c = &conversation{state: string(newState()), created: now}
-		c.last.Store(now.UnixNano())
+		c = &conversation{state: string(newState()), created: time.Now()}
 		c.server = eap.NewServer(r.outerSelector(q, c), maxEAPRounds)
 		if err := r.conv.add(c); err != nil {
 			r.log.Warn("EAP refused", "nas", q.nas, "mac", q.mac, "err", err)
@@ -176,7 +175,7 @@ func (r *RADIUS) serveEAP(ctx context.Context, q *request, msg []byte) *radius.P
 		c.mu.Unlock()
 		return r.eapReject(q, pkt.ID, "EAP conversation expired")
 	}
-	c.last.Store(time.Now().UnixNano())
+	c.last.Store(int64(time.Since(c.created)))
 	out, err := c.server.Handle(ctx, pkt)
 	c.mu.Unlock()
 	if err != nil {
